@@ -53,7 +53,7 @@ const char *test_data_path(const char *rel);
     do {                                                                                           \
         const char *g_ = (got), *w_ = (want);                                                      \
         if (!g_ || !w_ || strcmp(g_, w_) != 0)                                                     \
-            TEST_FAIL("%s:\n  got  \"%s\"\n  want \"%s\"", #got, g_ ? g_ : "(null)",             \
+            TEST_FAIL("%s:\n  got  \"%s\"\n  want \"%s\"", #got, g_ ? g_ : "(null)",               \
                       w_ ? w_ : "(null)");                                                         \
     } while (0)
 
@@ -61,7 +61,7 @@ const char *test_data_path(const char *rel);
     do {                                                                                           \
         size_t gl_ = (gotlen), wl_ = (wantlen);                                                    \
         if (gl_ != wl_ || memcmp((got), (want), gl_) != 0)                                         \
-            TEST_FAIL("%s:\n  got  \"%.*s\"\n  want \"%.*s\"", #got, (int)gl_,                   \
+            TEST_FAIL("%s:\n  got  \"%.*s\"\n  want \"%.*s\"", #got, (int)gl_,                     \
                       (const char *)(got), (int)wl_, (const char *)(want));                        \
     } while (0)
 

@@ -94,10 +94,10 @@ struct arc_signer {
      * instance bottom-up; a name with no instance left is still listed (oversigning). */
     const char *const *headers;
     size_t nheaders;
-    int headers_literal;     /* 1: use headers exactly as h= (CLI --headers) */
+    int headers_literal;      /* 1: use headers exactly as h= (CLI --headers) */
     enum arc_canon hdr_canon; /* AMS c= header part; default relaxed */
     enum arc_canon body_canon;
-    int64_t timestamp; /* t=; < 0: omit */
+    int64_t timestamp;     /* t=; < 0: omit */
     const char *remote_ip; /* smtp.remote-ip for the AAR; NULL: omit */
     int cv_from_authres;   /* take cv from our A-R arc= result instead of the verdict */
 };

@@ -8,14 +8,14 @@
 #ifndef ARCPROXY_CLI_H
 #define ARCPROXY_CLI_H
 
-#define CLI_EX_OK       0
-#define CLI_EX_FAIL     1
-#define CLI_EX_USAGE    64
-#define CLI_EX_DATAERR  65
-#define CLI_EX_NOINPUT  66
-#define CLI_EX_SOFTWARE 70
+#define CLI_EX_OK        0
+#define CLI_EX_FAIL      1
+#define CLI_EX_USAGE     64
+#define CLI_EX_DATAERR   65
+#define CLI_EX_NOINPUT   66
+#define CLI_EX_SOFTWARE  70
 #define CLI_EX_CANTCREAT 73
-#define CLI_EX_TEMPFAIL 75
+#define CLI_EX_TEMPFAIL  75
 
 int cli_verify(int argc, char **argv);
 int cli_seal(int argc, char **argv);

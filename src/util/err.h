@@ -19,8 +19,8 @@ enum {
 };
 
 struct err {
-    int code;    /* positive ARC_E* value, 0 if none */
-    int sys;     /* errno, when relevant */
+    int code; /* positive ARC_E* value, 0 if none */
+    int sys;  /* errno, when relevant */
     char text[256];
 };
 

@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * seal - ARC-Seal verification (RFC 8617 §4.1.3, §5.2 step 6) and sealing a new ARC
+ * set (§5.1): ARC-Authentication-Results, ARC-Message-Signature and ARC-Seal.
+ *
+ * The new set is written top to bottom as ARC-Seal, ARC-Message-Signature,
+ * ARC-Authentication-Results (some receivers reject other orders). Tags are written in
+ * one stable order, alphabetical (the ARC test suite's "standardized" form):
+ *   AS:  a= b= cv= d= i= s= t=
+ *   AMS: a= b= bh= c= d= h= i= s= t=
+ * b= comes second so that the fields after it fold the same whether b= is empty (while
+ * hashing) or filled: the signed text and the written text differ only inside b=.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../util/xalloc.h"
+#include "authres.h"
+#include "b64.h"
+#include "arc_int.h"
+
+/* arc_as_hash - relaxed AAR, AMS, AS of instances from..to; the AS of `to` is
+ * hashed with an empty b= and no CRLF. extra (if not NULL) stands for instance `to`. */
+static int
+as_hash(const struct arc_set *sets, int from, int to, const struct arc_field *const extra[3],
+        unsigned char digest[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    struct buf scratch;
+    buf_init(&scratch, 0);
+    int rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : -ARC_ECRYPTO;
+    for (int i = from; rc == 0 && i <= to; i++) {
+        const struct arc_field *aar = sets[i].aar, *ams = sets[i].ams, *as = sets[i].as;
+        if (i == to && extra) {
+            aar = extra[0];
+            ams = extra[1];
+            as = extra[2];
+        }
+        buf_reset(&scratch);
+        rc = arc_canon_header(ARC_CANON_RELAXED, aar, 0, &scratch);
+        if (rc == 0)
+            rc = arc_canon_header(ARC_CANON_RELAXED, ams, 0, &scratch);
+        if (rc == 0)
+            rc = i == to ? arc_canon_header_strip_b(ARC_CANON_RELAXED, as, &scratch)
+                         : arc_canon_header(ARC_CANON_RELAXED, as, 0, &scratch);
+        if (rc == 0)
+            EVP_DigestUpdate(md, scratch.data, scratch.len);
+    }
+    unsigned int len = 32;
+    if (rc == 0 && EVP_DigestFinal_ex(md, digest, &len) != 1)
+        rc = -ARC_ECRYPTO;
+    EVP_MD_CTX_free(md);
+    buf_free(&scratch);
+    return rc;
+}
+
+int
+arc_as_verify(struct arc_msg *m, int inst, char *why, size_t whysz)
+{
+    const struct arc_tags *t = &m->sets[inst].as_tags;
+    static const char *required[] = {"a", "b", "cv", "d", "i", "s"};
+    for (size_t i = 0; i < sizeof required / sizeof *required; i++) {
+        const struct span *v = arc_tags_get(t, required[i]);
+        if (!v || v->n == 0)
+            return snprintf(why, whysz, "missing or empty %s=", required[i]), 0;
+    }
+    if (arc_tags_get(t, "h"))
+        return snprintf(why, whysz, "ARC-Seal must not have h="), 0;
+    if (!arc_is_domain(*arc_tags_get(t, "d")) || !arc_is_domain(*arc_tags_get(t, "s")))
+        return snprintf(why, whysz, "bad d= or s="), 0;
+    const struct span *tv = arc_tags_get(t, "t");
+    for (size_t i = 0; tv && i < tv->n; i++) {
+        if (tv->p[i] < '0' || tv->p[i] > '9')
+            return snprintf(why, whysz, "bad t="), 0;
+    }
+    if (tv && tv->n == 0)
+        return snprintf(why, whysz, "bad t="), 0;
+    unsigned char digest[32];
+    if (as_hash(m->sets, 1, inst, NULL, digest) < 0)
+        return snprintf(why, whysz, "cannot hash the ARC sets"), 0;
+    return arc_sig_check(m, *arc_tags_get(t, "s"), *arc_tags_get(t, "d"), *arc_tags_get(t, "a"),
+                         *arc_tags_get(t, "b"), digest, why, whysz);
+}
+
+/* ---- sealing ---- */
+
+static const char *const default_headers[] = {
+    "from",         "to",
+    "cc",           "subject",
+    "date",         "message-id",
+    "reply-to",     "in-reply-to",
+    "references",   "mime-version",
+    "content-type", "content-transfer-encoding",
+    "list-id",      "list-unsubscribe",
+    "list-post",    "list-help",
+    "sender",       "dkim-signature",
+};
+/* names signed once more than they occur, so that adding one breaks the AMS */
+static const char *const oversign_headers[] = {"from", "subject", "to", "cc", "date", "reply-to"};
+
+static size_t
+count_fields(const struct arc_msg *m, const char *name)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < m->nfields; i++)
+        c += arc_hdr_name_is(&m->fields[i], name);
+    return c;
+}
+
+/* build_hlist - the AMS h= value. */
+static void
+build_hlist(const struct arc_msg *m, const struct arc_signer *s, struct buf *h)
+{
+    const char *const *names = s->headers ? s->headers : default_headers;
+    size_t n = s->headers ? s->nheaders : sizeof default_headers / sizeof *default_headers;
+    for (size_t i = 0; i < n; i++) {
+        size_t times = 1;
+        if (!s->headers_literal) {
+            times = count_fields(m, names[i]);
+            for (size_t k = 0; k < sizeof oversign_headers / sizeof *oversign_headers; k++) {
+                if (times && strcasecmp(names[i], oversign_headers[k]) == 0)
+                    times++;
+            }
+        }
+        for (size_t k = 0; k < times; k++) {
+            if (h->len)
+                buf_putc(h, ':');
+            for (const char *p = names[i]; *p; p++)
+                buf_putc(h, (*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p);
+        }
+    }
+}
+
+/* our_authres - Authentication-Results fields whose authserv-id is ours, top to bottom:
+ * results appended to res (one struct span per result), *arc set from an arc= result. */
+static size_t
+our_results(const struct arc_msg *m, const char *authserv_id, struct span *res, size_t max,
+            enum arc_result *arc)
+{
+    size_t n = 0;
+    struct arc_authres ar;
+    for (size_t i = 0; i < m->nfields; i++) {
+        const struct arc_field *f = &m->fields[i];
+        if (!arc_hdr_name_is(f, "Authentication-Results"))
+            continue;
+        if (arc_authres_parse(f->value.p, f->value.n, &ar, NULL) < 0)
+            continue;
+        if (!span_caseeq_str(ar.authserv_id, authserv_id)) {
+            arc_authres_reset(&ar);
+            continue;
+        }
+        for (size_t k = 0; k < ar.nresults && n < max; k++) {
+            const struct arc_authres_result *r = &ar.results[k];
+            res[n++] = r->text;
+            if (arc && span_caseeq_str(r->method, "arc") && *arc == ARC_RESULT_TEMPERROR) {
+                if (span_caseeq_str(r->result, "pass"))
+                    *arc = ARC_RESULT_PASS;
+                else if (span_caseeq_str(r->result, "none"))
+                    *arc = ARC_RESULT_NONE;
+                else
+                    *arc = ARC_RESULT_FAIL;
+            }
+        }
+        arc_authres_reset(&ar);
+    }
+    return n;
+}
+
+static int
+has_arc_result(const struct span *res, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct span r = res[i];
+        if (r.n >= 4 && strncasecmp(r.p, "arc", 3) == 0 && (r.p[3] == '=' || r.p[3] == ' '))
+            return 1;
+    }
+    return 0;
+}
+
+/* field_from - describe a field we wrote (in b) as a struct arc_field. */
+static void
+field_from(struct arc_field *f, const struct buf *b, size_t namelen)
+{
+    f->raw = buf_span(b);
+    f->name = (struct span){b->data, namelen};
+    f->value = (struct span){b->data + namelen + 1, b->len - namelen - 3};
+}
+
+static void
+write_aar(struct buf *out, int inst, const char *authserv_id, enum arc_result cv, int add_arc,
+          const char *remote_ip, const struct span *res, size_t nres)
+{
+    struct arc_fold f;
+    char word[512];
+    arc_fold_begin(&f, out, "ARC-Authentication-Results");
+    snprintf(word, sizeof word, "i=%d;", inst);
+    arc_fold_word(&f, word, strlen(word), 1);
+    snprintf(word, sizeof word, "%s;", authserv_id);
+    arc_fold_word(&f, word, strlen(word) - (nres || add_arc ? 0 : 1), 1);
+    if (!nres && !add_arc)
+        arc_fold_word(&f, "none", 4, 1);
+    if (add_arc) {
+        snprintf(word, sizeof word, "arc=%s%s%s%s", arc_cv_name(cv),
+                 remote_ip ? " smtp.remote-ip=" : "", remote_ip ? remote_ip : "", nres ? ";" : "");
+        arc_fold_word(&f, word, strlen(word), 1);
+    }
+    for (size_t i = 0; i < nres; i++) {
+        /* one result per line, as written upstream */
+        buf_append(out, "\r\n ", 3);
+        f.col = 1;
+        arc_fold_word(&f, res[i].p, res[i].n, 0);
+        if (i + 1 < nres)
+            arc_fold_word(&f, ";", 1, 0);
+    }
+    arc_fold_end(&f);
+}
+
+/* write_sig - "Name: a=ALG;\r\n b=SIG;\r\n rest..." The ARC-Seal's b= is folded; the
+ * AMS's b= stays on one line: the ARC-Seal signs the AMS text, and the sealers the ARC
+ * conformance suite was made with signed it unbroken (its sign tests pass only so).
+ * b= starts its own line so that the text around it is the same empty or filled. */
+static void
+write_sig(struct buf *out, const char *name, const char *alg, const struct buf *sig, int break_b,
+          const char *const *rest, size_t nrest)
+{
+    struct arc_fold f;
+    char word[64];
+    arc_fold_begin(&f, out, name);
+    snprintf(word, sizeof word, "a=%s;", alg);
+    arc_fold_word(&f, word, strlen(word), 1);
+    buf_append(out, "\r\n b=", 5);
+    f.col = 3;
+    if (sig && sig->len && break_b)
+        arc_fold_b64(&f, sig->data, sig->len);
+    else if (sig && sig->len)
+        buf_append(out, sig->data, sig->len);
+    buf_append(out, ";\r\n", 3);
+    f.col = 0;
+    for (size_t i = 0; i < nrest; i++)
+        arc_fold_word(&f, rest[i], strlen(rest[i]), 1);
+    arc_fold_end(&f);
+}
+
+static int
+sign_digest(const struct arc_signer *s, const unsigned char digest[32], struct buf *b64,
+            struct err *e)
+{
+    struct buf sig;
+    buf_init(&sig, 0);
+    int rc = arc_privkey_sign(s->key, digest, &sig, e);
+    if (rc == 0)
+        rc = arc_b64_encode(sig.data, sig.len, b64);
+    buf_free(&sig);
+    return rc;
+}
+
+struct seal_ctx {
+    char *tags[9];
+    size_t ntags;
+};
+
+static void
+tag_add(struct seal_ctx *c, const char *fmt, const char *a, const char *b)
+{
+    struct buf t;
+    buf_init(&t, 0);
+    buf_printf(&t, fmt, a, b);
+    c->tags[c->ntags++] = buf_take(&t, NULL);
+}
+
+static void
+tags_free(struct seal_ctx *c)
+{
+    for (size_t i = 0; i < c->ntags; i++)
+        free(c->tags[i]);
+    c->ntags = 0;
+}
+
+/* seal_cv - the cv= of the new seal, or -1 (error in e). */
+static int
+seal_cv(const struct arc_msg *m, const struct arc_signer *s, const struct arc_verdict *v,
+        struct err *e)
+{
+    if (s->cv_from_authres && !m->struct_fail) {
+        struct span res[ARC_AUTHRES_MAX_RESULTS];
+        enum arc_result arc = ARC_RESULT_TEMPERROR;
+        our_results(m, s->authserv_id, res, ARC_AUTHRES_MAX_RESULTS, &arc);
+        if (arc != ARC_RESULT_TEMPERROR)
+            return (int)arc;
+    }
+    if (m->struct_fail)
+        return ARC_RESULT_FAIL; /* a broken chain cannot be covered whatever upstream says */
+    if (!v)
+        return err_set(e, ARC_ESTATE, "no verdict to take cv from"), -1;
+    switch (v->result) {
+    case ARC_RESULT_NONE:
+        return m->any_arc ? ARC_RESULT_FAIL : ARC_RESULT_NONE;
+    case ARC_RESULT_PASS:
+        return ARC_RESULT_PASS;
+    case ARC_RESULT_TEMPERROR:
+        return err_set(e, ARC_ETEMP, "chain validation ended in temperror"), -1;
+    default:
+        return ARC_RESULT_FAIL;
+    }
+}
+
+int
+arc_msg_seal(struct arc_msg *m, const struct arc_signer *s, const struct arc_verdict *v,
+             struct buf *out, struct err *e)
+{
+    if (m->state != 2 || !m->seal_bh)
+        return err_set(e, ARC_ESTATE, "message not finished or not opened for sealing");
+    if (v && v->newest_cv_fail)
+        return err_set(e, ARC_OK, "newest ARC-Seal says cv=fail: not sealing"), ARC_SEAL_SKIPPED;
+    int inst = m->nsets + 1;
+    if (inst > ARC_MAX_INSTANCE)
+        return err_set(e, ARC_OK, "chain has %d sets already: not sealing", m->nsets),
+               ARC_SEAL_SKIPPED;
+    int cv = seal_cv(m, s, v, e);
+    if (cv < 0)
+        return -e->code;
+    const char *alg =
+        arc_privkey_alg(s->key) == ARC_ALG_ED25519_SHA256 ? "ed25519-sha256" : "rsa-sha256";
+
+    /* AAR */
+    struct span res[ARC_AUTHRES_MAX_RESULTS];
+    size_t nres = our_results(m, s->authserv_id, res, ARC_AUTHRES_MAX_RESULTS, NULL);
+    struct buf aar, ams, as, b64, hlist, scratch;
+    buf_init(&aar, 0), buf_init(&ams, 0), buf_init(&as, 0);
+    buf_init(&b64, 0), buf_init(&hlist, 0), buf_init(&scratch, 0);
+    write_aar(&aar, inst, s->authserv_id, (enum arc_result)cv, !has_arc_result(res, nres),
+              s->remote_ip, res, nres);
+    struct arc_field aarf, amsf, asf;
+    field_from(&aarf, &aar, strlen("ARC-Authentication-Results"));
+
+    /* AMS over the header as the verifier will see it: our AAR on top */
+    struct seal_ctx c = {{0}, 0};
+    char num[32];
+    build_hlist(m, s, &hlist);
+    buf_reset(&scratch);
+    arc_b64_encode(m->seal_bh->digest, 32, &scratch);
+    tag_add(&c, "bh=%s;%s", scratch.data, "");
+    tag_add(&c, "c=%s/%s;", s->hdr_canon == ARC_CANON_SIMPLE ? "simple" : "relaxed",
+            s->body_canon == ARC_CANON_SIMPLE ? "simple" : "relaxed");
+    tag_add(&c, "d=%s;%s", s->domain, "");
+    tag_add(&c, "h=%s;%s", hlist.data ? hlist.data : "", "");
+    snprintf(num, sizeof num, "%d", inst);
+    tag_add(&c, "i=%s;%s", num, "");
+    tag_add(&c, "s=%s%s", s->selector, s->timestamp >= 0 ? ";" : "");
+    if (s->timestamp >= 0) {
+        snprintf(num, sizeof num, "%lld", (long long)s->timestamp);
+        tag_add(&c, "t=%s%s", num, "");
+    }
+    write_sig(&ams, "ARC-Message-Signature", alg, NULL, 0, (const char *const *)c.tags, c.ntags);
+    field_from(&amsf, &ams, strlen("ARC-Message-Signature"));
+    const struct arc_field **sel = xcalloc(m->nfields + 1, sizeof *sel);
+    sel[0] = &aarf;
+    for (size_t i = 0; i < m->nfields; i++)
+        sel[i + 1] = &m->fields[i];
+    unsigned char digest[32];
+    unsigned int dlen = 32;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : -ARC_ECRYPTO;
+    if (rc == 0)
+        rc = arc_hash_headers(sel, m->nfields + 1, s->hdr_canon, buf_span(&hlist), md, &scratch);
+    buf_reset(&scratch);
+    if (rc == 0)
+        rc = arc_canon_header_strip_b(s->hdr_canon, &amsf, &scratch);
+    if (rc == 0) {
+        EVP_DigestUpdate(md, scratch.data, scratch.len);
+        EVP_DigestFinal_ex(md, digest, &dlen);
+        rc = sign_digest(s, digest, &b64, e);
+    }
+    EVP_MD_CTX_free(md);
+    free(sel);
+    if (rc < 0)
+        goto out;
+    buf_reset(&ams);
+    write_sig(&ams, "ARC-Message-Signature", alg, &b64, 0, (const char *const *)c.tags, c.ntags);
+    field_from(&amsf, &ams, strlen("ARC-Message-Signature"));
+    tags_free(&c);
+
+    /* AS: over every set, or only our own when the chain failed (§5.1.2) */
+    tag_add(&c, "cv=%s;%s", arc_cv_name((enum arc_result)cv), "");
+    tag_add(&c, "d=%s;%s", s->domain, "");
+    snprintf(num, sizeof num, "%d", inst);
+    tag_add(&c, "i=%s;%s", num, "");
+    tag_add(&c, "s=%s%s", s->selector, s->timestamp >= 0 ? ";" : "");
+    if (s->timestamp >= 0) {
+        snprintf(num, sizeof num, "%lld", (long long)s->timestamp);
+        tag_add(&c, "t=%s%s", num, "");
+    }
+    write_sig(&as, "ARC-Seal", alg, NULL, 1, (const char *const *)c.tags, c.ntags);
+    field_from(&asf, &as, strlen("ARC-Seal"));
+    const struct arc_field *extra[3] = {&aarf, &amsf, &asf};
+    int from = cv == ARC_RESULT_FAIL ? inst : 1;
+    rc = as_hash(m->sets, from, inst, extra, digest);
+    buf_reset(&b64);
+    if (rc == 0)
+        rc = sign_digest(s, digest, &b64, e);
+    if (rc < 0)
+        goto out;
+    buf_reset(&as);
+    write_sig(&as, "ARC-Seal", alg, &b64, 1, (const char *const *)c.tags, c.ntags);
+    buf_append(out, as.data, as.len);
+    buf_append(out, ams.data, ams.len);
+    buf_append(out, aar.data, aar.len);
+out:
+    tags_free(&c);
+    buf_free(&aar), buf_free(&ams), buf_free(&as);
+    buf_free(&b64), buf_free(&hlist), buf_free(&scratch);
+    if (rc < 0 && e && !e->code)
+        err_set(e, -rc, "sealing failed");
+    return rc;
+}
