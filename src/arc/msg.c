@@ -143,8 +143,11 @@ arc_msg_feed(struct arc_msg *m, const char *p, size_t n, struct err *e)
     /* header section: take it in small steps so that a large first chunk (header and
      * body together) is not held, and the header cap counts only header bytes */
     while (n && m->state == 0) {
+        size_t room = m->raw.max - m->raw.len;
         size_t k = n < 4096 ? n : 4096;
-        if (buf_append(&m->raw, p, k) < 0)
+        if (k > room)
+            k = room;
+        if (k == 0 || buf_append(&m->raw, p, k) < 0)
             return err_set(e, ARC_ERANGE, "header section larger than %zu bytes",
                            m->opts.max_header_bytes);
         p += k;
