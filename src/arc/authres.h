@@ -3,19 +3,20 @@
  * authres - Authentication-Results parsing (RFC 8601) for what ARC needs of it.
  *
  *   arc_authres_parse(value, n, &ar, e)  parse one field value (after the colon)
- *   arc_authres_reset(&ar)               release what parse allocated; ar reusable
+ *   arc_authres_reset(&ar)               clear ar for reuse (parse allocates nothing)
  *   arc_authres_find(&ar, method)        first result for a method ("arc", "dkim"), or NULL
  *
  * The parser survives CFWS everywhere, nested comments, quoted strings, "i=" inside
  * comments, Microsoft's "authserv-id 1;" version form, "none" (no results), missing
  * or empty resinfo. The spans point into the caller's value, which must outlive ar.
  *
- * Each result keeps `text`: the resinfo exactly as written (comments kept), trimmed of
- * the surrounding CFWS and of the separating ';', so that ARC can copy results into an
+ * Each result keeps `text`: the resinfo exactly as written (comments kept, also at its
+ * ends), trimmed of surrounding whitespace and of the separating ';', so that ARC can copy results into an
  * ARC-Authentication-Results field (RFC 8617 §4.1.1) one per line.
  *
- * Errors: -ARC_EINVAL when not even an authserv-id can be found; partly broken trailing
- * resinfo is dropped (and counted in ar.nbroken) rather than failing the whole field.
+ * Errors: -ARC_EINVAL when not even an authserv-id can be found (ar is then zeroed); a
+ * broken resinfo is dropped (and counted in ar.nbroken) rather than failing the whole
+ * field. An ARC-Authentication-Results value must have its "i=N;" removed first.
  * Limits: at most ARC_AUTHRES_MAX_RESULTS results, ARC_AUTHRES_MAX_PROPS props each.
  */
 #ifndef ARCPROXY_ARC_AUTHRES_H
@@ -46,7 +47,7 @@ struct arc_authres_result {
 
 struct arc_authres {
     struct span authserv_id;
-    int version;  /* 0 if absent */
+    int version;   /* 0 if absent */
     int no_result; /* "none" */
     struct arc_authres_result results[ARC_AUTHRES_MAX_RESULTS];
     size_t nresults;
