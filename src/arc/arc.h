@@ -126,6 +126,9 @@ int arc_msg_seal(struct arc_msg *m, const struct arc_signer *s, const struct arc
 /* arc_msg_uses_lf - the message's header section ends lines with bare LF. */
 int arc_msg_uses_lf(const struct arc_msg *m);
 
+/* arc_is_domain - s is a DNS name of letters, digits, '-' and '_' labels (d=, s=). */
+int arc_is_domain(struct span s);
+
 const char *arc_result_name(enum arc_result r);
 const char *arc_cv_name(enum arc_result r);
 

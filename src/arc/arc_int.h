@@ -48,6 +48,7 @@ struct arc_bodyhash {
     int pending_wsp;   /* relaxed: whitespace seen since the last content byte */
     int prev_cr;       /* the previous input byte was CR (not yet interpreted) */
     int any;           /* simple: anything emitted */
+    int portable;      /* 1: use the portable scanner even where SSE2 exists (tests) */
     unsigned char stage[16384];
     size_t nstage;
     unsigned char digest[32];
@@ -95,10 +96,11 @@ struct arc_msg {
     struct arc_bodyhash *seal_bh;
 
     /* chain structure, from chain.c at the end of the header section */
-    struct arc_set sets[ARC_MAX_INSTANCE + 1]; /* index = instance */
-    int nsets;                                 /* highest instance */
-    int any_arc;                               /* any ARC field present */
-    int struct_fail;                           /* structure invalid: reason in struct_why */
+    struct arc_set *sets; /* [ARC_MAX_INSTANCE + 1], index = instance; NULL until an ARC
+                           * field is seen (most mail has none: keep arc_msg small) */
+    int nsets;            /* highest instance */
+    int any_arc;          /* any ARC field present */
+    int struct_fail;      /* structure invalid: reason in struct_why */
     char struct_why[128];
 
     struct arc_keyent keys[ARC_MAX_KEYREQS];
@@ -141,7 +143,5 @@ void arc_fold_word(struct arc_fold *f, const char *p, size_t n, int space_before
 /* arc_fold_b64 - append a base64 value that may be broken anywhere (FWS inside). */
 void arc_fold_b64(struct arc_fold *f, const char *p, size_t n);
 void arc_fold_end(struct arc_fold *f);
-
-int arc_is_domain(struct span s);
 
 #endif

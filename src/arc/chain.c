@@ -169,6 +169,8 @@ arc_chain_parse(struct arc_msg *m)
         int kind = arc_kind(&m->fields[i]);
         if (kind < 0)
             continue;
+        if (!m->sets)
+            m->sets = xcalloc(ARC_MAX_INSTANCE + 1, sizeof *m->sets);
         m->any_arc = 1;
         place(m, &m->fields[i], kind);
     }

@@ -162,6 +162,8 @@ arc_pubkey_parse(const char *txt, size_t n, unsigned min_rsa_bits, struct arc_pu
 {
     struct arc_tags t;
     *pk = NULL;
+    if (!txt)
+        txt = "";
     if (arc_tags_parse((struct span){txt, n}, &t) < 0)
         return err_set(e, ARC_EINVAL, "key record: bad tag-list syntax");
     enum arc_alg alg = ARC_ALG_RSA_SHA256;

@@ -41,6 +41,7 @@ arc_msg_free(struct arc_msg *m)
     buf_free(&m->raw);
     buf_free(&m->hdr);
     free(m->fields);
+    free(m->sets);
     for (size_t i = 0; i < m->nbh; i++) {
         arc_bodyhash_free(m->bh[i]);
         free(m->bh[i]);

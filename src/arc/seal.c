@@ -11,6 +11,7 @@
  * b= comes second so that the fields after it fold the same whether b= is empty (while
  * hashing) or filled: the signed text and the written text differ only inside b=.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -20,30 +21,23 @@
 #include "b64.h"
 #include "arc_int.h"
 
-/* arc_as_hash - relaxed AAR, AMS, AS of instances from..to; the AS of `to` is
- * hashed with an empty b= and no CRLF. extra (if not NULL) stands for instance `to`. */
+/* as_hash - relaxed AAR, AMS, AS of instances 1..to; the AS of `to` with b= empty and
+ * no CRLF (RFC 8617 §5.1.1). */
 static int
-as_hash(const struct arc_set *sets, int from, int to, const struct arc_field *const extra[3],
-        unsigned char digest[32])
+as_hash(const struct arc_set *sets, int to, unsigned char digest[32])
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     struct buf scratch;
     buf_init(&scratch, 0);
     int rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : -ARC_ECRYPTO;
-    for (int i = from; rc == 0 && i <= to; i++) {
-        const struct arc_field *aar = sets[i].aar, *ams = sets[i].ams, *as = sets[i].as;
-        if (i == to && extra) {
-            aar = extra[0];
-            ams = extra[1];
-            as = extra[2];
-        }
+    for (int i = 1; rc == 0 && i <= to; i++) {
         buf_reset(&scratch);
-        rc = arc_canon_header(ARC_CANON_RELAXED, aar, 0, &scratch);
+        rc = arc_canon_header(ARC_CANON_RELAXED, sets[i].aar, 0, &scratch);
         if (rc == 0)
-            rc = arc_canon_header(ARC_CANON_RELAXED, ams, 0, &scratch);
+            rc = arc_canon_header(ARC_CANON_RELAXED, sets[i].ams, 0, &scratch);
         if (rc == 0)
-            rc = i == to ? arc_canon_header_strip_b(ARC_CANON_RELAXED, as, &scratch)
-                         : arc_canon_header(ARC_CANON_RELAXED, as, 0, &scratch);
+            rc = i == to ? arc_canon_header_strip_b(ARC_CANON_RELAXED, sets[i].as, &scratch)
+                         : arc_canon_header(ARC_CANON_RELAXED, sets[i].as, 0, &scratch);
         if (rc == 0)
             EVP_DigestUpdate(md, scratch.data, scratch.len);
     }
@@ -77,7 +71,7 @@ arc_as_verify(struct arc_msg *m, int inst, char *why, size_t whysz)
     if (tv && tv->n == 0)
         return snprintf(why, whysz, "bad t="), 0;
     unsigned char digest[32];
-    if (as_hash(m->sets, 1, inst, NULL, digest) < 0)
+    if (as_hash(m->sets, inst, digest) < 0)
         return snprintf(why, whysz, "cannot hash the ARC sets"), 0;
     return arc_sig_check(m, *arc_tags_get(t, "s"), *arc_tags_get(t, "d"), *arc_tags_get(t, "a"),
                          *arc_tags_get(t, "b"), digest, why, whysz);
@@ -255,26 +249,165 @@ sign_digest(const struct arc_signer *s, const unsigned char digest[32], struct b
     return rc;
 }
 
-struct seal_ctx {
-    char *tags[9];
-    size_t ntags;
+/* tag list of a new field, each entry one word "x=value;" (no ';' on the last). */
+struct seal_tags {
+    char *tag[9];
+    size_t n;
 };
 
-static void
-tag_add(struct seal_ctx *c, const char *fmt, const char *a, const char *b)
+static void __attribute__((format(printf, 2, 3))) tag_add(struct seal_tags *t, const char *fmt, ...)
 {
-    struct buf t;
-    buf_init(&t, 0);
-    buf_printf(&t, fmt, a, b);
-    c->tags[c->ntags++] = buf_take(&t, NULL);
+    struct buf b;
+    va_list ap;
+    buf_init(&b, 0);
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    t->tag[t->n++] = buf_take(&b, NULL);
+}
+
+/* tags_tail - d= i= s= [t=], shared by AS and AMS. */
+static void
+tags_tail(struct seal_tags *t, const struct arc_signer *s, int inst)
+{
+    tag_add(t, "d=%s;", s->domain);
+    tag_add(t, "i=%d;", inst);
+    if (s->timestamp < 0) {
+        tag_add(t, "s=%s", s->selector);
+        return;
+    }
+    tag_add(t, "s=%s;", s->selector);
+    tag_add(t, "t=%lld", (long long)s->timestamp);
 }
 
 static void
-tags_free(struct seal_ctx *c)
+tags_free(struct seal_tags *t)
 {
-    for (size_t i = 0; i < c->ntags; i++)
-        free(c->tags[i]);
-    c->ntags = 0;
+    for (size_t i = 0; i < t->n; i++)
+        free(t->tag[i]);
+    t->n = 0;
+}
+
+/* sign_field - write name's field with b= empty, hash it (after what md holds already,
+ * relaxed or simple with b= stripped), sign, write it again with b= filled. *f then
+ * describes the final field in out. */
+static int
+sign_field(EVP_MD_CTX *md, enum arc_canon c, const struct arc_signer *s, const char *name,
+           const struct seal_tags *t, int break_b, struct buf *out, struct arc_field *f,
+           struct err *e)
+{
+    const char *alg =
+        arc_privkey_alg(s->key) == ARC_ALG_ED25519_SHA256 ? "ed25519-sha256" : "rsa-sha256";
+    struct buf scratch, b64;
+    unsigned char digest[32];
+    unsigned int dlen = 32;
+    buf_init(&scratch, 0);
+    buf_init(&b64, 0);
+    buf_reset(out);
+    write_sig(out, name, alg, NULL, break_b, (const char *const *)t->tag, t->n);
+    field_from(f, out, strlen(name));
+    int rc = arc_canon_header_strip_b(c, f, &scratch);
+    if (rc == 0) {
+        EVP_DigestUpdate(md, scratch.data, scratch.len);
+        rc = EVP_DigestFinal_ex(md, digest, &dlen) == 1 ? 0 : -ARC_ECRYPTO;
+    }
+    if (rc == 0)
+        rc = sign_digest(s, digest, &b64, e);
+    if (rc == 0) {
+        buf_reset(out);
+        write_sig(out, name, alg, &b64, break_b, (const char *const *)t->tag, t->n);
+        field_from(f, out, strlen(name));
+    }
+    buf_free(&scratch);
+    buf_free(&b64);
+    return rc;
+}
+
+static EVP_MD_CTX *
+sha256_new(void)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        md = NULL;
+    }
+    return md;
+}
+
+/* seal_ams - the new AMS, over the header as the verifier will see it (our AAR on top). */
+static int
+seal_ams(const struct arc_msg *m, const struct arc_signer *s, int inst,
+         const struct arc_field *aarf, struct buf *out, struct arc_field *amsf, struct err *e)
+{
+    struct seal_tags t = {{0}, 0};
+    struct buf hlist, scratch;
+    buf_init(&hlist, 0);
+    buf_init(&scratch, 0);
+    build_hlist(m, s, &hlist);
+    arc_b64_encode(m->seal_bh->digest, 32, &scratch);
+    tag_add(&t, "bh=%s;", scratch.data);
+    tag_add(&t, "c=%s/%s;", s->hdr_canon == ARC_CANON_SIMPLE ? "simple" : "relaxed",
+            s->body_canon == ARC_CANON_SIMPLE ? "simple" : "relaxed");
+    tag_add(&t, "d=%s;", s->domain);
+    tag_add(&t, "h=%s;", hlist.len ? hlist.data : "");
+    tag_add(&t, "i=%d;", inst);
+    if (s->timestamp < 0) {
+        tag_add(&t, "s=%s", s->selector);
+    } else {
+        tag_add(&t, "s=%s;", s->selector);
+        tag_add(&t, "t=%lld", (long long)s->timestamp);
+    }
+    const struct arc_field **sel = xcalloc(m->nfields + 1, sizeof *sel);
+    sel[0] = aarf;
+    for (size_t i = 0; i < m->nfields; i++)
+        sel[i + 1] = &m->fields[i];
+    EVP_MD_CTX *md = sha256_new();
+    int rc = md ? 0 : -ARC_ECRYPTO;
+    if (rc == 0)
+        rc = arc_hash_headers(sel, m->nfields + 1, s->hdr_canon, buf_span(&hlist), md, &scratch);
+    if (rc == 0)
+        rc = sign_field(md, s->hdr_canon, s, "ARC-Message-Signature", &t, 0, out, amsf, e);
+    EVP_MD_CTX_free(md);
+    free(sel);
+    tags_free(&t);
+    buf_free(&hlist);
+    buf_free(&scratch);
+    return rc;
+}
+
+/* seal_as - the new AS: over every set, or only our own when the chain failed (§5.1.2). */
+static int
+seal_as(const struct arc_msg *m, const struct arc_signer *s, int inst, int cv,
+        const struct arc_field *aarf, const struct arc_field *amsf, struct buf *out, struct err *e)
+{
+    struct seal_tags t = {{0}, 0};
+    tag_add(&t, "cv=%s;", arc_cv_name((enum arc_result)cv));
+    tags_tail(&t, s, inst);
+    EVP_MD_CTX *md = sha256_new();
+    int rc = md ? 0 : -ARC_ECRYPTO;
+    struct buf scratch;
+    buf_init(&scratch, 0);
+    for (int i = cv == ARC_RESULT_FAIL ? inst : 1; rc == 0 && i <= inst; i++) {
+        buf_reset(&scratch);
+        if (i == inst) {
+            rc = arc_canon_header(ARC_CANON_RELAXED, aarf, 0, &scratch) ||
+                 arc_canon_header(ARC_CANON_RELAXED, amsf, 0, &scratch);
+        } else {
+            const struct arc_set *set = &m->sets[i];
+            rc = arc_canon_header(ARC_CANON_RELAXED, set->aar, 0, &scratch) ||
+                 arc_canon_header(ARC_CANON_RELAXED, set->ams, 0, &scratch) ||
+                 arc_canon_header(ARC_CANON_RELAXED, set->as, 0, &scratch);
+        }
+        rc = rc ? -ARC_ERANGE : 0;
+        EVP_DigestUpdate(md, scratch.data, scratch.len);
+    }
+    struct arc_field asf;
+    if (rc == 0)
+        rc = sign_field(md, ARC_CANON_RELAXED, s, "ARC-Seal", &t, 1, out, &asf, e);
+    EVP_MD_CTX_free(md);
+    buf_free(&scratch);
+    tags_free(&t);
+    return rc;
 }
 
 /* seal_cv - the cv= of the new seal, or -1 (error in e). */
@@ -311,6 +444,8 @@ arc_msg_seal(struct arc_msg *m, const struct arc_signer *s, const struct arc_ver
 {
     if (m->state != 2 || !m->seal_bh)
         return err_set(e, ARC_ESTATE, "message not finished or not opened for sealing");
+    if (s->body_canon != m->seal_bh->canon)
+        return err_set(e, ARC_EINVAL, "signer's body canonicalization differs from opts");
     if (v && v->newest_cv_fail)
         return err_set(e, ARC_OK, "newest ARC-Seal says cv=fail: not sealing"), ARC_SEAL_SKIPPED;
     int inst = m->nsets + 1;
@@ -320,97 +455,28 @@ arc_msg_seal(struct arc_msg *m, const struct arc_signer *s, const struct arc_ver
     int cv = seal_cv(m, s, v, e);
     if (cv < 0)
         return -e->code;
-    const char *alg =
-        arc_privkey_alg(s->key) == ARC_ALG_ED25519_SHA256 ? "ed25519-sha256" : "rsa-sha256";
-
-    /* AAR */
     struct span res[ARC_AUTHRES_MAX_RESULTS];
     size_t nres = our_results(m, s->authserv_id, res, ARC_AUTHRES_MAX_RESULTS, NULL);
-    struct buf aar, ams, as, b64, hlist, scratch;
-    buf_init(&aar, 0), buf_init(&ams, 0), buf_init(&as, 0);
-    buf_init(&b64, 0), buf_init(&hlist, 0), buf_init(&scratch, 0);
+    struct buf aar, ams, as;
+    buf_init(&aar, 0);
+    buf_init(&ams, 0);
+    buf_init(&as, 0);
     write_aar(&aar, inst, s->authserv_id, (enum arc_result)cv, !has_arc_result(res, nres),
               s->remote_ip, res, nres);
-    struct arc_field aarf, amsf, asf;
+    struct arc_field aarf, amsf;
     field_from(&aarf, &aar, strlen("ARC-Authentication-Results"));
-
-    /* AMS over the header as the verifier will see it: our AAR on top */
-    struct seal_ctx c = {{0}, 0};
-    char num[32];
-    build_hlist(m, s, &hlist);
-    buf_reset(&scratch);
-    arc_b64_encode(m->seal_bh->digest, 32, &scratch);
-    tag_add(&c, "bh=%s;%s", scratch.data, "");
-    tag_add(&c, "c=%s/%s;", s->hdr_canon == ARC_CANON_SIMPLE ? "simple" : "relaxed",
-            s->body_canon == ARC_CANON_SIMPLE ? "simple" : "relaxed");
-    tag_add(&c, "d=%s;%s", s->domain, "");
-    tag_add(&c, "h=%s;%s", hlist.data ? hlist.data : "", "");
-    snprintf(num, sizeof num, "%d", inst);
-    tag_add(&c, "i=%s;%s", num, "");
-    tag_add(&c, "s=%s%s", s->selector, s->timestamp >= 0 ? ";" : "");
-    if (s->timestamp >= 0) {
-        snprintf(num, sizeof num, "%lld", (long long)s->timestamp);
-        tag_add(&c, "t=%s%s", num, "");
-    }
-    write_sig(&ams, "ARC-Message-Signature", alg, NULL, 0, (const char *const *)c.tags, c.ntags);
-    field_from(&amsf, &ams, strlen("ARC-Message-Signature"));
-    const struct arc_field **sel = xcalloc(m->nfields + 1, sizeof *sel);
-    sel[0] = &aarf;
-    for (size_t i = 0; i < m->nfields; i++)
-        sel[i + 1] = &m->fields[i];
-    unsigned char digest[32];
-    unsigned int dlen = 32;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : -ARC_ECRYPTO;
+    int rc = seal_ams(m, s, inst, &aarf, &ams, &amsf, e);
     if (rc == 0)
-        rc = arc_hash_headers(sel, m->nfields + 1, s->hdr_canon, buf_span(&hlist), md, &scratch);
-    buf_reset(&scratch);
-    if (rc == 0)
-        rc = arc_canon_header_strip_b(s->hdr_canon, &amsf, &scratch);
+        rc = seal_as(m, s, inst, cv, &aarf, &amsf, &as, e);
     if (rc == 0) {
-        EVP_DigestUpdate(md, scratch.data, scratch.len);
-        EVP_DigestFinal_ex(md, digest, &dlen);
-        rc = sign_digest(s, digest, &b64, e);
-    }
-    EVP_MD_CTX_free(md);
-    free(sel);
-    if (rc < 0)
-        goto out;
-    buf_reset(&ams);
-    write_sig(&ams, "ARC-Message-Signature", alg, &b64, 0, (const char *const *)c.tags, c.ntags);
-    field_from(&amsf, &ams, strlen("ARC-Message-Signature"));
-    tags_free(&c);
-
-    /* AS: over every set, or only our own when the chain failed (§5.1.2) */
-    tag_add(&c, "cv=%s;%s", arc_cv_name((enum arc_result)cv), "");
-    tag_add(&c, "d=%s;%s", s->domain, "");
-    snprintf(num, sizeof num, "%d", inst);
-    tag_add(&c, "i=%s;%s", num, "");
-    tag_add(&c, "s=%s%s", s->selector, s->timestamp >= 0 ? ";" : "");
-    if (s->timestamp >= 0) {
-        snprintf(num, sizeof num, "%lld", (long long)s->timestamp);
-        tag_add(&c, "t=%s%s", num, "");
-    }
-    write_sig(&as, "ARC-Seal", alg, NULL, 1, (const char *const *)c.tags, c.ntags);
-    field_from(&asf, &as, strlen("ARC-Seal"));
-    const struct arc_field *extra[3] = {&aarf, &amsf, &asf};
-    int from = cv == ARC_RESULT_FAIL ? inst : 1;
-    rc = as_hash(m->sets, from, inst, extra, digest);
-    buf_reset(&b64);
-    if (rc == 0)
-        rc = sign_digest(s, digest, &b64, e);
-    if (rc < 0)
-        goto out;
-    buf_reset(&as);
-    write_sig(&as, "ARC-Seal", alg, &b64, 1, (const char *const *)c.tags, c.ntags);
-    buf_append(out, as.data, as.len);
-    buf_append(out, ams.data, ams.len);
-    buf_append(out, aar.data, aar.len);
-out:
-    tags_free(&c);
-    buf_free(&aar), buf_free(&ams), buf_free(&as);
-    buf_free(&b64), buf_free(&hlist), buf_free(&scratch);
-    if (rc < 0 && e && !e->code)
+        buf_append(out, as.data, as.len);
+        buf_append(out, ams.data, ams.len);
+        buf_append(out, aar.data, aar.len);
+    } else if (e && !e->code) {
         err_set(e, -rc, "sealing failed");
+    }
+    buf_free(&aar);
+    buf_free(&ams);
+    buf_free(&as);
     return rc;
 }

@@ -64,6 +64,8 @@ int
 arc_tags_parse(struct span s, struct arc_tags *t)
 {
     t->n = 0;
+    if (!s.p)
+        s.p = ""; /* (NULL, 0): no pointer arithmetic on NULL */
     size_t start = 0;
     for (size_t i = 0; i <= s.n; i++) {
         if (i < s.n && s.p[i] != ';')

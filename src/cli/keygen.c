@@ -27,6 +27,7 @@
 
 #include <openssl/crypto.h>
 
+#include "../arc/arc.h"
 #include "../arc/key.h"
 #include "../util/buf.h"
 #include "cli.h"
@@ -51,30 +52,6 @@ keygen_usage(FILE *f)
                "  writes DIR/SELECTOR.private (mode 0600, never overwritten) and prints\n"
                "  the TXT record for SELECTOR._domainkey.DOMAIN; --bits (rsa only)\n"
                "  1024..8192, default 2048; --type default rsa; --out default \".\"\n");
-}
-
-/* dns_name_ok - letters, digits, '-', '_' in dot-separated labels of 1..63 bytes; no
- * leading, trailing or double dot. Keeps the selector safe as a file name too. */
-static int
-dns_name_ok(const char *s)
-{
-    size_t n = strlen(s), label = 0;
-    if (n == 0 || n > DNS_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '.') {
-            if (label == 0)
-                return 0;
-            label = 0;
-            continue;
-        }
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '-' || c == '_';
-        if (!ok || ++label > 63)
-            return 0;
-    }
-    return label > 0;
 }
 
 /* parse_bits - decimal 1024..8192 into *bits; 0 if not. */
@@ -177,11 +154,11 @@ keygen_check(int argc, char **argv, struct keygen_opts *o)
         keygen_usage(stderr);
         return CLI_EX_USAGE;
     }
-    if (!dns_name_ok(o->domain)) {
+    if (!arc_is_domain(span_of(o->domain))) {
         fprintf(stderr, "arcproxy keygen: -d %s: not a domain name\n", o->domain);
         return CLI_EX_USAGE;
     }
-    if (!dns_name_ok(o->selector)) {
+    if (!arc_is_domain(span_of(o->selector))) {
         fprintf(stderr,
                 "arcproxy keygen: -s %s: not a selector (letters, digits, '-', '_', "
                 "dot-separated)\n",

@@ -3,7 +3,7 @@
 # tests/cli/run.sh ARCPROXY - the offline subcommands as a user runs them: keygen,
 # seal, verify; their output formats and exit codes (docs/cli.md).
 set -u
-bin=${1:?usage: run.sh path/to/arcproxy}
+bin=$(readlink -f "${1:?usage: run.sh path/to/arcproxy}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 pass=0 fail=0
