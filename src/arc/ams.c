@@ -4,6 +4,7 @@
  * (RFC 6376 §5.4.2, bottom-up), verification, and the signature check shared with
  * ARC-Seal (key lookup result -> verdict).
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -11,6 +12,16 @@
 #include "../util/xalloc.h"
 #include "b64.h"
 #include "arc_int.h"
+
+int
+arc_why(char *why, size_t whysz, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, whysz, fmt, ap);
+    va_end(ap);
+    return 0;
+}
 
 int
 arc_is_domain(struct span s)
@@ -164,29 +175,28 @@ arc_sig_check(struct arc_msg *m, struct span s, struct span d, struct span a, st
 {
     enum arc_alg alg;
     if (parse_alg(a, &alg) < 0)
-        return snprintf(why, whysz, "unsupported algorithm a=%.*s", (int)a.n, a.p), 0;
+        return arc_why(why, whysz, "unsupported algorithm a=%.*s", (int)a.n, a.p);
     struct arc_keyent *k = arc_msg_key(m, s, d);
-    if (!k || !k->supplied)
-        return snprintf(why, whysz, "key %.*s._domainkey.%.*s not looked up", (int)s.n, s.p,
-                        (int)d.n, d.p),
-               -ARC_ETEMP;
+    if (!k || !k->supplied) {
+        arc_why(why, whysz, "key %.*s._domainkey.%.*s not looked up", (int)s.n, s.p, (int)d.n, d.p);
+        return -ARC_ETEMP;
+    }
     switch (k->status) {
     case ARC_KEY_TEMPFAIL:
         snprintf(why, whysz, "key lookup %s._domainkey.%s failed temporarily", k->selector,
                  k->domain);
         return -ARC_ETEMP;
     case ARC_KEY_MISSING:
-        return snprintf(why, whysz, "no key record %s._domainkey.%s", k->selector, k->domain), 0;
+        return arc_why(why, whysz, "no key record %s._domainkey.%s", k->selector, k->domain);
     case ARC_KEY_PERMFAIL:
-        return snprintf(why, whysz, "key lookup %s._domainkey.%s failed", k->selector, k->domain),
-               0;
+        return arc_why(why, whysz, "key lookup %s._domainkey.%s failed", k->selector, k->domain);
     case ARC_KEY_FOUND:
         break;
     }
     if (!k->pk)
-        return snprintf(why, whysz, "key %s._domainkey.%s: %s", k->selector, k->domain, k->why), 0;
+        return arc_why(why, whysz, "key %s._domainkey.%s: %s", k->selector, k->domain, k->why);
     if (arc_pubkey_alg(k->pk) != alg)
-        return snprintf(why, whysz, "key type does not match a=%.*s", (int)a.n, a.p), 0;
+        return arc_why(why, whysz, "key type does not match a=%.*s", (int)a.n, a.p);
     struct buf sig;
     buf_init(&sig, 2048);
     int ok = 0;
@@ -208,25 +218,25 @@ ams_tags_check(const struct arc_tags *t, int64_t now, enum arc_canon *hc, enum a
     for (size_t i = 0; i < sizeof required / sizeof *required; i++) {
         const struct span *v = arc_tags_get(t, required[i]);
         if (!v || (v->n == 0 && strcmp(required[i], "h") != 0))
-            return snprintf(why, whysz, "missing or empty %s=", required[i]), 0;
+            return arc_why(why, whysz, "missing or empty %s=", required[i]);
     }
     if (arc_ams_parse_canon(arc_tags_get(t, "c"), hc, bc) < 0)
-        return snprintf(why, whysz, "bad c="), 0;
+        return arc_why(why, whysz, "bad c=");
     if (!arc_is_domain(*arc_tags_get(t, "d")) || !arc_is_domain(*arc_tags_get(t, "s")))
-        return snprintf(why, whysz, "bad d= or s="), 0;
+        return arc_why(why, whysz, "bad d= or s=");
     const struct span *v;
     int64_t x;
     *limit = -1;
     if ((v = arc_tags_get(t, "l")) && parse_uint(*v, limit) < 0)
-        return snprintf(why, whysz, "bad l="), 0;
+        return arc_why(why, whysz, "bad l=");
     if ((v = arc_tags_get(t, "t")) && parse_uint(*v, &x) < 0)
-        return snprintf(why, whysz, "bad t="), 0;
+        return arc_why(why, whysz, "bad t=");
     if ((v = arc_tags_get(t, "x")) && (parse_uint(*v, &x) < 0 || x < now))
-        return snprintf(why, whysz, "signature expired (x=)"), 0;
+        return arc_why(why, whysz, "signature expired (x=)");
     struct span h = *arc_tags_get(t, "h"), name;
     while (next_hname(&h, &name)) {
         if (span_caseeq_str(name, "arc-seal"))
-            return snprintf(why, whysz, "h= includes ARC-Seal"), 0;
+            return arc_why(why, whysz, "h= includes ARC-Seal");
     }
     return 1;
 }
@@ -237,7 +247,7 @@ arc_ams_verify(struct arc_msg *m, int inst, int64_t now, char *why, size_t whysz
     const struct arc_set *set = &m->sets[inst];
     const struct arc_tags *t = &set->ams_tags;
     enum arc_canon hc, bc;
-    int64_t limit;
+    int64_t limit = -1;
     if (!ams_tags_check(t, now, &hc, &bc, &limit, why, whysz))
         return 0;
     struct arc_bodyhash *bh = arc_msg_bodyhash(m, bc, limit);
@@ -247,7 +257,7 @@ arc_ams_verify(struct arc_msg *m, int inst, int64_t now, char *why, size_t whysz
               want.len != 32 || memcmp(want.data, bh->digest, 32) != 0;
     buf_free(&want);
     if (bad)
-        return snprintf(why, whysz, "body hash does not match"), 0;
+        return arc_why(why, whysz, "body hash does not match");
 
     /* every field but this AMS is selectable */
     const struct arc_field **sel = xcalloc(m->nfields ? m->nfields : 1, sizeof *sel);

@@ -128,6 +128,9 @@ int arc_hash_headers(const struct arc_field *const *fields, size_t n, enum arc_c
 int arc_sig_check(struct arc_msg *m, struct span s, struct span d, struct span a, struct span b,
                   const unsigned char digest[32], char *why, size_t whysz);
 
+/* arc_why - format a verdict's reason into why; returns 0 (the "fail" of a check). */
+int arc_why(char *why, size_t whysz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* seal.c */
 int arc_as_verify(struct arc_msg *m, int inst, char *why, size_t whysz);
 

@@ -57,22 +57,22 @@ arc_as_verify(struct arc_msg *m, int inst, char *why, size_t whysz)
     for (size_t i = 0; i < sizeof required / sizeof *required; i++) {
         const struct span *v = arc_tags_get(t, required[i]);
         if (!v || v->n == 0)
-            return snprintf(why, whysz, "missing or empty %s=", required[i]), 0;
+            return arc_why(why, whysz, "missing or empty %s=", required[i]);
     }
     if (arc_tags_get(t, "h"))
-        return snprintf(why, whysz, "ARC-Seal must not have h="), 0;
+        return arc_why(why, whysz, "ARC-Seal must not have h=");
     if (!arc_is_domain(*arc_tags_get(t, "d")) || !arc_is_domain(*arc_tags_get(t, "s")))
-        return snprintf(why, whysz, "bad d= or s="), 0;
+        return arc_why(why, whysz, "bad d= or s=");
     const struct span *tv = arc_tags_get(t, "t");
     for (size_t i = 0; tv && i < tv->n; i++) {
         if (tv->p[i] < '0' || tv->p[i] > '9')
-            return snprintf(why, whysz, "bad t="), 0;
+            return arc_why(why, whysz, "bad t=");
     }
     if (tv && tv->n == 0)
-        return snprintf(why, whysz, "bad t="), 0;
+        return arc_why(why, whysz, "bad t=");
     unsigned char digest[32];
     if (as_hash(m->sets, inst, digest) < 0)
-        return snprintf(why, whysz, "cannot hash the ARC sets"), 0;
+        return arc_why(why, whysz, "cannot hash the ARC sets");
     return arc_sig_check(m, *arc_tags_get(t, "s"), *arc_tags_get(t, "d"), *arc_tags_get(t, "a"),
                          *arc_tags_get(t, "b"), digest, why, whysz);
 }
