@@ -61,17 +61,27 @@ static int
 header_done(struct arc_msg *m, size_t end, struct err *e)
 {
     const char *p = m->raw.data ? m->raw.data : "";
-    for (size_t i = 0; i < end; i++) {
-        if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r')) {
+    size_t i = 0;
+    while (i < end) { /* copy line by line; a bare LF becomes CRLF */
+        const char *lf = memchr(p + i, '\n', end - i);
+        size_t k = lf ? (size_t)(lf - p) : end;
+        buf_append(&m->hdr, p + i, k - i);
+        if (lf && (k == 0 || p[k - 1] != '\r')) {
             m->lf_only = 1;
             buf_append(&m->hdr, "\r\n", 2);
-        } else {
-            buf_putc(&m->hdr, p[i]);
+        } else if (lf) {
+            buf_putc(&m->hdr, '\n');
         }
+        i = k + 1;
     }
     if (m->hdr.len && m->hdr.data[m->hdr.len - 1] != '\n')
         buf_append(&m->hdr, "\r\n", 2); /* header section with no line end at all */
     size_t max = m->opts.max_header_fields;
+    size_t lines = 1; /* fields <= lines: allocate what this header can use */
+    for (const char *q = m->hdr.data; q && (q = memchr(q, '\n', m->hdr.data + m->hdr.len - q)); q++)
+        lines++;
+    if (max > lines)
+        max = lines;
     m->fields = xcalloc(max ? max : 1, sizeof *m->fields);
     int rc = arc_hdr_split(buf_span(&m->hdr), m->fields, max, &m->nfields);
     if (rc == -ARC_ERANGE)
@@ -79,8 +89,8 @@ header_done(struct arc_msg *m, size_t end, struct err *e)
     if (rc < 0)
         return err_set(e, ARC_EINVAL, "malformed header section");
     arc_chain_parse(m);
-    for (int i = 1; i <= m->nsets; i++) {
-        const struct arc_set *set = &m->sets[i];
+    for (int inst = 1; inst <= m->nsets; inst++) {
+        const struct arc_set *set = &m->sets[inst];
         enum arc_canon hc, bc;
         const struct span *l;
         int64_t limit = -1;
