@@ -72,18 +72,16 @@ parse_canon1(struct span s, enum arc_canon *c)
     return 0;
 }
 
-/* arc_ams_parse_canon - c= of an AMS. Absent, it means relaxed/relaxed: RFC 6376's
- * default would be simple/simple, but the ARC implementations in use (dkimpy, mailauth)
- * and the ARC conformance suite (ams_fields_c_na) read a missing c= in an AMS as
- * relaxed/relaxed, and a verifier must agree with the sealers that exist. Our own AMS
- * always carries c=. A c= with only the header part means simple body (RFC 6376). */
+/* arc_ams_parse_canon - c= of an AMS, RFC 6376: absent means simple/simple, a c= with
+ * only the header part means a simple body. An AMS without c= is also tried as
+ * relaxed/relaxed (see arc_ams_verify): the ARC implementations in use (dkimpy, mailauth)
+ * and the ARC conformance suite (ams_fields_c_na) seal and read it so. */
 int
 arc_ams_parse_canon(const struct span *c, enum arc_canon *hc, enum arc_canon *bc)
 {
-    *hc = *bc = ARC_CANON_RELAXED;
+    *hc = *bc = ARC_CANON_SIMPLE;
     if (!c)
         return 0;
-    *bc = ARC_CANON_SIMPLE;
     const char *slash = memchr(c->p, '/', c->n);
     if (!slash)
         return parse_canon1(*c, hc);
@@ -241,15 +239,12 @@ ams_tags_check(const struct arc_tags *t, int64_t now, enum arc_canon *hc, enum a
     return 1;
 }
 
-int
-arc_ams_verify(struct arc_msg *m, int inst, int64_t now, char *why, size_t whysz)
+/* ams_verify_canon - the AMS of set under one canonicalization: 1, 0 or -ARC_ETEMP. */
+static int
+ams_verify_canon(struct arc_msg *m, const struct arc_set *set, enum arc_canon hc, enum arc_canon bc,
+                 int64_t limit, char *why, size_t whysz)
 {
-    const struct arc_set *set = &m->sets[inst];
     const struct arc_tags *t = &set->ams_tags;
-    enum arc_canon hc, bc;
-    int64_t limit = -1;
-    if (!ams_tags_check(t, now, &hc, &bc, &limit, why, whysz))
-        return 0;
     struct arc_bodyhash *bh = arc_msg_bodyhash(m, bc, limit);
     struct buf want;
     buf_init(&want, 256);
@@ -284,11 +279,24 @@ arc_ams_verify(struct arc_msg *m, int inst, int64_t now, char *why, size_t whysz
         rc = arc_sig_check(m, *arc_tags_get(t, "s"), *arc_tags_get(t, "d"), *arc_tags_get(t, "a"),
                            *arc_tags_get(t, "b"), digest, why, whysz);
     } else {
-        snprintf(why, whysz, "cannot hash header fields");
-        rc = 0;
+        rc = arc_why(why, whysz, "cannot hash header fields");
     }
     EVP_MD_CTX_free(md);
     buf_free(&scratch);
     free(sel);
+    return rc;
+}
+
+int
+arc_ams_verify(struct arc_msg *m, int inst, int64_t now, char *why, size_t whysz)
+{
+    const struct arc_set *set = &m->sets[inst];
+    enum arc_canon hc, bc;
+    int64_t limit = -1;
+    if (!ams_tags_check(&set->ams_tags, now, &hc, &bc, &limit, why, whysz))
+        return 0;
+    int rc = ams_verify_canon(m, set, hc, bc, limit, why, whysz);
+    if (rc == 0 && !arc_tags_get(&set->ams_tags, "c"))
+        rc = ams_verify_canon(m, set, ARC_CANON_RELAXED, ARC_CANON_RELAXED, limit, why, whysz);
     return rc;
 }

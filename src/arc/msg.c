@@ -102,6 +102,8 @@ header_done(struct arc_msg *m, size_t end, struct err *e)
                 limit = limit * 10 + (l->p[k] - '0');
         }
         arc_msg_bodyhash(m, bc, limit);
+        if (!arc_tags_get(&set->ams_tags, "c")) /* tried both ways: see ams.c */
+            arc_msg_bodyhash(m, ARC_CANON_RELAXED, limit);
     }
     if (m->opts.want_seal)
         m->seal_bh = arc_msg_bodyhash(m, m->opts.seal_body_canon, -1);
