@@ -126,8 +126,9 @@ build_hlist(const struct arc_msg *m, const struct arc_signer *s, struct buf *h)
     }
 }
 
-/* our_authres - Authentication-Results fields whose authserv-id is ours, top to bottom:
- * results appended to res (one struct span per result), *arc set from an arc= result. */
+/* our_results - Authentication-Results fields whose authserv-id is ours, top to bottom:
+ * results appended to res (one struct span per result); *arc set from the first arc=
+ * result (left alone when there is none). */
 static size_t
 our_results(const struct arc_msg *m, const char *authserv_id, struct span *res, size_t max,
             enum arc_result *arc)
@@ -147,7 +148,7 @@ our_results(const struct arc_msg *m, const char *authserv_id, struct span *res, 
         for (size_t k = 0; k < ar.nresults && n < max; k++) {
             const struct arc_authres_result *r = &ar.results[k];
             res[n++] = r->text;
-            if (arc && span_caseeq_str(r->method, "arc") && *arc == ARC_RESULT_TEMPERROR) {
+            if (span_caseeq_str(r->method, "arc") && *arc == ARC_RESULT_TEMPERROR) {
                 if (span_caseeq_str(r->result, "pass"))
                     *arc = ARC_RESULT_PASS;
                 else if (span_caseeq_str(r->result, "none"))
@@ -159,17 +160,6 @@ our_results(const struct arc_msg *m, const char *authserv_id, struct span *res, 
         arc_authres_reset(&ar);
     }
     return n;
-}
-
-static int
-has_arc_result(const struct span *res, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        struct span r = res[i];
-        if (r.n >= 4 && strncasecmp(r.p, "arc", 3) == 0 && (r.p[3] == '=' || r.p[3] == ' '))
-            return 1;
-    }
-    return 0;
 }
 
 /* field_from - describe a field we wrote (in b) as a struct arc_field. */
@@ -410,29 +400,26 @@ seal_as(const struct arc_msg *m, const struct arc_signer *s, int inst, int cv,
     return rc;
 }
 
-/* seal_cv - the cv= of the new seal, or -1 (error in e). */
+/* seal_cv - the cv= of the new seal (ARC_RESULT_*), or -ARC_E* with detail in e.
+ * upstream is the arc= result of our own Authentication-Results, ARC_RESULT_TEMPERROR
+ * when there is none. */
 static int
 seal_cv(const struct arc_msg *m, const struct arc_signer *s, const struct arc_verdict *v,
-        struct err *e)
+        enum arc_result upstream, struct err *e)
 {
-    if (s->cv_from_authres && !m->struct_fail) {
-        struct span res[ARC_AUTHRES_MAX_RESULTS];
-        enum arc_result arc = ARC_RESULT_TEMPERROR;
-        our_results(m, s->authserv_id, res, ARC_AUTHRES_MAX_RESULTS, &arc);
-        if (arc != ARC_RESULT_TEMPERROR)
-            return (int)arc;
-    }
     if (m->struct_fail)
         return ARC_RESULT_FAIL; /* a broken chain cannot be covered whatever upstream says */
+    if (s->cv_from_authres && upstream != ARC_RESULT_TEMPERROR)
+        return (int)upstream;
     if (!v)
-        return err_set(e, ARC_ESTATE, "no verdict to take cv from"), -1;
+        return err_set(e, ARC_ESTATE, "no verdict to take cv from");
     switch (v->result) {
     case ARC_RESULT_NONE:
         return m->any_arc ? ARC_RESULT_FAIL : ARC_RESULT_NONE;
     case ARC_RESULT_PASS:
         return ARC_RESULT_PASS;
     case ARC_RESULT_TEMPERROR:
-        return err_set(e, ARC_ETEMP, "chain validation ended in temperror"), -1;
+        return err_set(e, ARC_ETEMP, "chain validation ended in temperror");
     default:
         return ARC_RESULT_FAIL;
     }
@@ -452,16 +439,17 @@ arc_msg_seal(struct arc_msg *m, const struct arc_signer *s, const struct arc_ver
     if (inst > ARC_MAX_INSTANCE)
         return err_set(e, ARC_OK, "chain has %d sets already: not sealing", m->nsets),
                ARC_SEAL_SKIPPED;
-    int cv = seal_cv(m, s, v, e);
-    if (cv < 0)
-        return -e->code;
     struct span res[ARC_AUTHRES_MAX_RESULTS];
-    size_t nres = our_results(m, s->authserv_id, res, ARC_AUTHRES_MAX_RESULTS, NULL);
+    enum arc_result upstream = ARC_RESULT_TEMPERROR;
+    size_t nres = our_results(m, s->authserv_id, res, ARC_AUTHRES_MAX_RESULTS, &upstream);
+    int cv = seal_cv(m, s, v, upstream, e);
+    if (cv < 0)
+        return cv;
     struct buf aar, ams, as;
     buf_init(&aar, 0);
     buf_init(&ams, 0);
     buf_init(&as, 0);
-    write_aar(&aar, inst, s->authserv_id, (enum arc_result)cv, !has_arc_result(res, nres),
+    write_aar(&aar, inst, s->authserv_id, (enum arc_result)cv, upstream == ARC_RESULT_TEMPERROR,
               s->remote_ip, res, nres);
     struct arc_field aarf, amsf;
     field_from(&aarf, &aar, strlen("ARC-Authentication-Results"));
