@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proxy - the daemon: libuv adapters around the SMTP server state machine (filter port),
+ * the re-injection client (return port), the spool and the ARC engine (issue 3).
+ *
+ * STATUS (kept current for mid-way commits):
+ *   DONE     stage 1: listeners (IPv4/IPv6), session limit (421 4.3.2), command/data
+ *            timeouts (421 4.4.2), XFORWARD allow-list, downstream per session (reused
+ *            across transactions, QUIT at the end), XFORWARD/MAIL/RCPT in lock-step with
+ *            downstream's replies relayed, DATA spooled off the loop (64 KiB chunks through
+ *            uv_queue_work, one job in flight per session), spooled message streamed
+ *            downstream, downstream's final reply relayed, spool file removed, RSET/QUIT/
+ *            close tear the downstream transaction down, SIGTERM/SIGINT drain and exit 0.
+ *   DONE     stage 2: modes v/s/sv: arc_msg fed as bytes arrive; keys+verify+seal on a
+ *            worker thread at end of data; ARC set and/or Authentication-Results prepended;
+ *            temperror -> 451 4.7.0 (or pass unsealed, on_temperror; untested: a zone
+ *            file cannot produce a temperror); unparseable messages passed on unsealed;
+ *            one summary log line per message.
+ *   NOT YET  stage 3: queue mode (250 after spool_commit, queue runner with backoff, DSN).
+ *   NOT YET  non-blocking DNS (issue 4): without --dns-zone, keys are looked up with the
+ *            blocking system resolver on the worker thread.
+ *   NOT YET  downstream connection pool shared between sessions; minimum data rate;
+ *            small messages kept in memory instead of the spool (proxy mode pays one
+ *            spool_commit, i.e. fsync of file and directory, per message).
+ *
+ *   proxy_opts_default(o)          defaults (below); strings are borrowed, never freed
+ *   proxy_parse_mode(s, &m)        "pass" "v" "s" "sv" -> enum proxy_mode
+ *   proxy_run(o, e)                open spool and keys, listen, run the loop until SIGTERM or
+ *                                  SIGINT and the drain; 0 on a clean stop
+ *
+ * Ownership: o and its strings are borrowed for the duration of proxy_run.
+ * Errors: proxy_run returns -ARC_E* with e filled for start-up failures (bad address,
+ * unreadable key or zone, spool locked); once running, failures are per session (a reply
+ * and a log line), never fatal.
+ *
+ * Spool use in proxy mode: the spool is a temporary store. spool_commit is the only way
+ * the spool API makes a file readable, so each message is fsync'd once before it goes
+ * downstream (a cost a non-durable commit variant in src/queue could remove); the file is
+ * removed after downstream's final reply. Leftovers found at start (a crash) were never
+ * acknowledged by us without downstream's 250 first, so they are removed, with a log line.
+ */
+#ifndef ARCPROXY_PROXY_H
+#define ARCPROXY_PROXY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../util/err.h"
+
+#define PROXY_MAX_LISTEN 8
+#define PROXY_MAX_CIDRS  32
+
+enum proxy_mode {
+    PROXY_MODE_PASS, /* no ARC work: relay only */
+    PROXY_MODE_V,    /* verify: add Authentication-Results */
+    PROXY_MODE_S,    /* seal: add an ARC set */
+    PROXY_MODE_SV,   /* both */
+};
+
+enum proxy_on_temperror {
+    PROXY_TEMPERROR_TEMPFAIL, /* 451 4.7.0 upstream: the MTA retries (default) */
+    PROXY_TEMPERROR_PASS,     /* pass the message on unsealed, A-R says temperror */
+};
+
+struct proxy_opts {
+    const char *listen[PROXY_MAX_LISTEN]; /* "127.0.0.1:10025", "[::1]:10025" */
+    size_t nlisten;                       /* default 1: 127.0.0.1:10025 */
+    const char *downstream;               /* default "127.0.0.1:10026" */
+    const char *hostname;                 /* greeting and EHLO; NULL: gethostname() */
+    unsigned max_sessions;                /* default 100; over it: 421 4.3.2 */
+    unsigned cmd_timeout_ms;              /* upstream silent between commands; 300 s */
+    unsigned data_timeout_ms;             /* upstream silent inside DATA; 180 s */
+    unsigned ds_connect_timeout_ms;       /* downstream connect + greeting + EHLO; 30 s */
+    unsigned ds_timeout_ms;               /* downstream reply / write progress; 300 s */
+    unsigned shutdown_timeout_ms;         /* drain bound after SIGTERM; 60 s */
+    size_t max_msg_size;                  /* 0: the server's default (50 MiB) */
+    size_t max_rcpts;                     /* 0: the server's default (1000) */
+    int bare_lf_accept;                   /* default 0: bare LF -> 550 5.5.2 */
+    enum proxy_mode mode;                 /* default PROXY_MODE_PASS */
+    enum proxy_on_temperror on_temperror;
+    const char *authserv_id;                     /* required for modes v, s, sv */
+    const char *seal_domain;                     /* modes s, sv */
+    const char *seal_selector;                   /* modes s, sv */
+    const char *seal_key_path;                   /* modes s, sv: PEM */
+    const char *dns_zone_path;                   /* key records; NULL: blocking system resolver */
+    const char *spool_dir;                       /* default "/var/spool/arcproxy" */
+    const char *xforward_allow[PROXY_MAX_CIDRS]; /* CIDRs; default 127.0.0.0/8 ::1/128 */
+    size_t nxforward_allow;
+};
+
+void proxy_opts_default(struct proxy_opts *o);
+int proxy_parse_mode(const char *s, enum proxy_mode *m);
+int proxy_run(const struct proxy_opts *o, struct err *e);
+
+#endif

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proxy_int - what the files of src/proxy share: the proxy, a session (one upstream
+ * connection), its downstream connection and its spool jobs.
+ *
+ * Threads: everything here belongs to the loop thread except what a running job touches:
+ * a job owns its own fields (struct job) and the session's worker side (struct sess_wk),
+ * which the loop never reads while a job of that session is queued or running (at most
+ * one runs at a time per session, in order).
+ *
+ * Lifetimes: a session is freed when its two handles are closed and no job is queued or
+ * running (sess_maybe_free). A downstream is freed when its handles are closed; it may
+ * outlive its session while a QUIT is under way (ds->s == NULL then).
+ */
+#ifndef ARCPROXY_PROXY_INT_H
+#define ARCPROXY_PROXY_INT_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "arc/arc.h"
+#include "arc/key.h"
+#include "dns/zonefile.h"
+#include "proxy.h"
+#include "queue/spool.h"
+#include "smtp/client.h"
+#include "smtp/server.h"
+#include "util/buf.h"
+
+#define PROXY_CHUNK     (64 * 1024)  /* spool write / read unit */
+#define PROXY_JQ_MAX    (256 * 1024) /* queued spool bytes before upstream reading pauses */
+#define PROXY_LOG_REPLY 160
+
+struct cidr {
+    int family; /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+    unsigned bits;
+};
+
+struct proxy {
+    uv_loop_t *loop;
+    const struct proxy_opts *o;
+    uv_tcp_t listeners[PROXY_MAX_LISTEN];
+    size_t nlisten;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t stop_timer;
+    int stopping, stop_timer_on;
+    struct sockaddr_storage ds_addr;
+    struct cidr xf_allow[PROXY_MAX_CIDRS];
+    size_t nxf_allow;
+    char hostname[256];
+    struct spool *spool;
+    struct dns_zone *zone;
+    struct arc_privkey *key;
+    struct sess *sessions; /* doubly linked */
+    unsigned nsessions;
+    unsigned long next_id;
+    char rbuf[PROXY_CHUNK]; /* the one read buffer: read callbacks consume it at once */
+    int rbuf_busy;
+};
+
+enum ds_op {
+    DS_OP_NONE,
+    DS_OP_CONNECT, /* connect, greeting, EHLO */
+    DS_OP_XFORWARD,
+    DS_OP_MAIL,
+    DS_OP_RCPT,
+    DS_OP_DATA,
+    DS_OP_BODY, /* streaming the message; the reply to "." ends it */
+    DS_OP_RSET,
+    DS_OP_QUIT,
+};
+
+struct ds {
+    struct proxy *px;
+    struct sess *s; /* NULL once the session let it go */
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_connect_t creq;
+    struct smtp_client *c;
+    enum ds_op op;
+    int ready, in_txn, dead, nclosing;
+    int body_ended; /* body_end sent, waiting for the final reply */
+    size_t writing; /* bytes handed to uv_write, not yet completed */
+};
+
+enum job_kind { JOB_CREATE, JOB_WRITE, JOB_END, JOB_READ, JOB_FINISH };
+
+/* the worker side of a session: only jobs touch it */
+struct sess_wk {
+    struct spool_writer *w;
+    struct spool_reader *r;
+    char qid[SPOOL_ID_MAX]; /* committed file to remove */
+    int failed;             /* a spool error: the rest of the message is dropped */
+};
+
+struct job {
+    uv_work_t req;
+    struct sess *s;
+    struct job *next;
+    enum job_kind kind;
+    struct buf data; /* WRITE/END: bytes to write; READ: bytes read */
+    unsigned gen;    /* the session's transaction number when queued */
+    int rc;          /* 0 or -ARC_E*; READ: 0 at the end, 1 with data */
+    struct err e;
+    /* CREATE: the envelope, copied */
+    char *sender;
+    char **rcpt; /* addr, notify, orcpt triples (NULLs allowed) */
+    size_t nrcpt;
+    char **params; /* key, value pairs */
+    size_t nparams;
+    char qid[SPOOL_ID_MAX];
+    /* END: the engine's part */
+    struct arc_msg *am;
+    int arc_bad;     /* feed failed on the loop: parse error text in e */
+    char *remote_ip; /* for the AAR and the A-R */
+    int64_t now;
+    struct arc_verdict v;
+    int sealed;    /* 1 sealed, 0 skipped or not asked */
+    char why[200]; /* not sealed: why */
+    int temperror;
+    struct buf prepend;
+};
+
+enum up_wait { UP_NONE, UP_MAIL, UP_RCPT, UP_DATA, UP_END };
+
+struct sess {
+    struct proxy *px;
+    struct sess *prev, *next;
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    int nclosing, closing, close_after_flush, reading, timer_on, progress;
+    size_t writing;
+    struct smtp_server *srv;
+    char id[24];
+    char ip[64];
+    struct ds *ds;
+    /* the transaction (loop side) */
+    enum up_wait wait;
+    const struct smtp_cmd *cmd; /* MAIL/RCPT pending: valid until the reply */
+    unsigned gen; /* bumped at every reset: late results of an old transaction are dropped */
+    int txn, in_msg, mail_deferred, spool_used, end_ds, busy;
+    char *sender;
+    char **rcpt; /* accepted: addr, notify, orcpt triples */
+    size_t nrcpt, rcpt_cap, nrcpt_tried;
+    char **params;
+    size_t nparams;
+    char *xf_addr;     /* XFORWARD ADDR of the transaction, for logs and smtp.remote-ip */
+    char ds_fail[300]; /* downstream lost inside the transaction: the 4xx owed */
+    struct arc_msg *am;
+    int arc_bad;
+    char arc_err[160];
+    struct buf acc;
+    uint64_t msg_size, t_start;
+    char qid[SPOOL_ID_MAX];
+    int spool_failed;
+    char spool_err[200];
+    struct buf prepend;
+    int body_reading; /* a READ job is queued or running */
+    int body_eof;
+    /* the summary line */
+    char arc_res[32];
+    char seal_note[200];
+    /* jobs */
+    struct job *jq_head, *jq_tail;
+    int job_busy;
+    size_t jq_bytes;
+    struct sess_wk wk;
+};
+
+/* session.c */
+void sess_accept(struct proxy *px, uv_stream_t *server);
+void sess_pump(struct sess *s);
+void sess_close(struct sess *s);
+void sess_stop(struct sess *s);
+void sess_ds_ready(struct sess *s);
+void sess_ds_reply(struct sess *s, enum ds_op op, const struct smtp_client_reply *r);
+void sess_maybe_free(struct sess *s);
+void sess_ds_failed(struct sess *s, const char *reply4xx);
+void sess_ds_drained(struct sess *s);
+void sess_job_done(struct sess *s, struct job *j);
+void proxy_sess_gone(struct proxy *px);
+
+/* downstream.c */
+struct ds *ds_open(struct sess *s);
+void ds_flush(struct ds *ds);
+void ds_arm(struct ds *ds, unsigned ms);
+void ds_release(struct ds *ds);
+void ds_kill(struct ds *ds);
+
+/* work.c */
+struct job *job_new(struct sess *s, enum job_kind kind);
+void job_enqueue(struct sess *s, struct job *j);
+void job_free(struct job *j);
+
+/* opts.c */
+int proxy_parse_addr(const char *s, struct sockaddr_storage *ss, struct err *e);
+int proxy_parse_cidr(const char *s, struct cidr *c, struct err *e);
+int proxy_cidr_match(const struct cidr *c, size_t n, const struct sockaddr *sa);
+uint64_t proxy_now_ms(struct proxy *px);
+
+#endif

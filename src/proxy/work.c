@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * work - a session's off-loop jobs, run in order through uv_queue_work with at most one
+ * in flight per session: spool create/write/commit/read/remove (blocking file I/O) and, at
+ * end of data, the ARC engine's finish + key lookups + verify + seal (RSA and hashing).
+ *
+ *   job_new(s, kind)       a job for session s (not queued)
+ *   job_enqueue(s, j)      append; starts it when nothing of s runs
+ *   job_free(j)            NULL is fine
+ *
+ * The worker touches only the job and s->wk (the session's worker side) and reads the
+ * proxy's read-only parts (options, spool, zone, key). Results travel back in the job;
+ * sess_job_done() reads them on the loop.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns/sysres.h"
+#include "proxy_int.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+static void job_start(struct sess *s);
+
+struct job *
+job_new(struct sess *s, enum job_kind kind)
+{
+    struct job *j = xcalloc(1, sizeof *j);
+    j->s = s;
+    j->kind = kind;
+    buf_init(&j->data, 0);
+    buf_init(&j->prepend, SPOOL_MAX_PREPEND);
+    err_clear(&j->e);
+    return j;
+}
+
+static void
+free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void
+job_free(struct job *j)
+{
+    if (!j)
+        return;
+    buf_free(&j->data);
+    buf_free(&j->prepend);
+    free(j->sender);
+    free_strv(j->rcpt, j->nrcpt * 3);
+    free_strv(j->params, j->nparams * 2);
+    free(j->remote_ip);
+    arc_msg_free(j->am);
+    free(j);
+}
+
+/* wk_fail - the spool writer is unusable: drop it, remember the first error. */
+static void
+wk_fail(struct sess_wk *wk, struct job *j, int rc)
+{
+    wk->w = spool_abort(wk->w);
+    wk->failed = 1;
+    j->rc = rc;
+}
+
+static void
+do_create(struct job *j, struct spool *sp, struct sess_wk *wk)
+{
+    int rc = spool_create(sp, &wk->w, &j->e);
+    if (rc < 0) {
+        wk->failed = 1;
+        j->rc = rc;
+        return;
+    }
+    snprintf(j->qid, sizeof j->qid, "%s", spool_writer_id(wk->w));
+    rc = spool_put_sender(wk->w, j->sender, &j->e);
+    for (size_t i = 0; rc == 0 && i < j->nrcpt; i++)
+        rc = spool_put_rcpt(wk->w, j->rcpt[3 * i], j->rcpt[3 * i + 1], j->rcpt[3 * i + 2], &j->e);
+    for (size_t i = 0; rc == 0 && i < j->nparams; i++)
+        rc = spool_put_param(wk->w, j->params[2 * i], j->params[2 * i + 1], &j->e);
+    if (rc < 0)
+        wk_fail(wk, j, rc);
+}
+
+static void
+do_write(struct job *j, struct sess_wk *wk)
+{
+    if (!wk->w || wk->failed || j->data.len == 0)
+        return;
+    int rc = spool_write(wk->w, j->data.data, j->data.len, &j->e);
+    if (rc < 0)
+        wk_fail(wk, j, rc);
+}
+
+static void
+fetch_key(struct job *j, const struct arc_keyreq *r, const struct dns_zone *zone)
+{
+    char name[600];
+    struct buf txt;
+    struct err e;
+    buf_init(&txt, 65536);
+    err_clear(&e);
+    snprintf(name, sizeof name, "%s._domainkey.%s", r->selector, r->domain);
+    int rc = zone ? dns_zone_lookup(zone, name, &txt) : dns_sync_txt(name, &txt, &e);
+    enum arc_key_status st = rc > 0             ? ARC_KEY_FOUND
+                             : rc == 0          ? ARC_KEY_MISSING
+                             : rc == -ARC_ETEMP ? ARC_KEY_TEMPFAIL
+                                                : ARC_KEY_PERMFAIL;
+    arc_msg_key_supply(j->am, r->selector, r->domain, st, txt.data, txt.len);
+    buf_free(&txt);
+}
+
+static void
+add_authres(struct job *j, const struct proxy_opts *o)
+{
+    const struct arc_verdict *v = &j->v;
+    buf_printf(&j->prepend, "Authentication-Results: %s;\r\n\tarc=%s", o->authserv_id,
+               arc_result_name(v->result));
+    if (v->instances > 0)
+        buf_printf(&j->prepend, " (i=%d)", v->instances);
+    if (v->result == ARC_RESULT_PASS && v->oldest_pass > 0)
+        buf_printf(&j->prepend, " header.oldest-pass=%d", v->oldest_pass);
+    if (j->remote_ip)
+        buf_printf(&j->prepend, " smtp.remote-ip=%s", j->remote_ip);
+    buf_puts(&j->prepend, "\r\n");
+}
+
+/* do_arc - finish, keys, verify, seal; fills j->v, j->prepend, j->sealed/why/temperror. */
+static void
+do_arc(struct job *j, const struct proxy *px)
+{
+    const struct proxy_opts *o = px->o;
+    struct err e;
+    err_clear(&e);
+    memset(&j->v, 0, sizeof j->v);
+    if (j->arc_bad || arc_msg_finish(j->am, &e) < 0) {
+        j->v.result = ARC_RESULT_PERMERROR;
+        snprintf(j->why, sizeof j->why, "message cannot be parsed: %.150s",
+                 j->arc_bad ? j->e.text : e.text);
+        return;
+    }
+    struct arc_keyreq reqs[ARC_MAX_KEYREQS];
+    size_t n = arc_msg_keyreqs(j->am, reqs, ARC_MAX_KEYREQS);
+    for (size_t i = 0; i < n; i++)
+        fetch_key(j, &reqs[i], px->zone);
+    if (arc_msg_verify(j->am, j->now, &j->v, &e) < 0) {
+        j->v.result = ARC_RESULT_PERMERROR;
+        snprintf(j->why, sizeof j->why, "cannot verify: %.150s", e.text);
+        return;
+    }
+    if (j->v.result == ARC_RESULT_TEMPERROR && o->on_temperror == PROXY_TEMPERROR_TEMPFAIL) {
+        j->temperror = 1;
+        snprintf(j->why, sizeof j->why, "temperror: %.150s", j->v.reason);
+        return;
+    }
+    if (o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV) {
+        if (j->v.result == ARC_RESULT_PERMERROR) {
+            snprintf(j->why, sizeof j->why, "permerror: %.150s", j->v.reason);
+        } else {
+            struct arc_signer sg;
+            memset(&sg, 0, sizeof sg);
+            sg.domain = o->seal_domain;
+            sg.selector = o->seal_selector;
+            sg.authserv_id = o->authserv_id;
+            sg.key = px->key;
+            sg.hdr_canon = sg.body_canon = ARC_CANON_RELAXED;
+            sg.timestamp = j->now;
+            sg.remote_ip = j->remote_ip;
+            int sr = arc_msg_seal(j->am, &sg, &j->v, &j->prepend, &e);
+            if (sr == -ARC_ETEMP && o->on_temperror == PROXY_TEMPERROR_TEMPFAIL) {
+                j->temperror = 1;
+                snprintf(j->why, sizeof j->why, "temperror: %.150s", e.text);
+                return;
+            }
+            if (sr == ARC_SEALED)
+                j->sealed = 1;
+            else
+                snprintf(j->why, sizeof j->why, "%.180s", e.text[0] ? e.text : "skipped");
+            if (sr < 0)
+                buf_reset(&j->prepend);
+        }
+    }
+    if (o->mode == PROXY_MODE_V || o->mode == PROXY_MODE_SV)
+        add_authres(j, o);
+}
+
+static void
+do_end(struct job *j, struct proxy *px, struct sess_wk *wk)
+{
+    do_write(j, wk);
+    if (wk->w && !wk->failed) {
+        int rc = spool_commit(wk->w, wk->qid, &j->e);
+        wk->w = NULL;
+        if (rc < 0) {
+            wk->failed = 1;
+            wk->qid[0] = '\0';
+            j->rc = rc;
+        }
+    }
+    if (j->am)
+        do_arc(j, px);
+    if (!wk->failed && !j->temperror && wk->qid[0]) {
+        int rc = spool_read_open(px->spool, wk->qid, &wk->r, &j->e);
+        if (rc < 0) {
+            wk->failed = 1;
+            j->rc = rc;
+        }
+    }
+    if (wk->failed && j->rc == 0)
+        j->rc = -ARC_EIO;
+}
+
+static void
+do_read(struct job *j, struct sess_wk *wk)
+{
+    if (!wk->r) {
+        j->rc = err_set(&j->e, ARC_ESTATE, "no spool reader");
+        return;
+    }
+    buf_init(&j->data, 0);
+    j->data.data = xmalloc(PROXY_CHUNK + 1);
+    j->data.cap = PROXY_CHUNK + 1;
+    ssize_t n = spool_read_data(wk->r, j->data.data, PROXY_CHUNK, &j->e);
+    if (n < 0) {
+        j->rc = (int)n;
+        return;
+    }
+    j->data.len = (size_t)n;
+    j->data.data[n] = '\0';
+    j->rc = n > 0;
+}
+
+static void
+do_finish(struct job *j, struct proxy *px, struct sess_wk *wk)
+{
+    wk->r = spool_read_close(wk->r);
+    wk->w = spool_abort(wk->w);
+    if (wk->qid[0]) {
+        struct err e;
+        err_clear(&e);
+        if (spool_remove(px->spool, wk->qid, &e) < 0)
+            log_warn("%s: spool remove: %s", wk->qid, e.text);
+        wk->qid[0] = '\0';
+    }
+    wk->failed = 0;
+}
+
+static void
+work_cb(uv_work_t *req)
+{
+    struct job *j = req->data;
+    struct sess *s = j->s;
+    switch (j->kind) {
+    case JOB_CREATE:
+        do_create(j, s->px->spool, &s->wk);
+        break;
+    case JOB_WRITE:
+        do_write(j, &s->wk);
+        break;
+    case JOB_END:
+        do_end(j, s->px, &s->wk);
+        break;
+    case JOB_READ:
+        do_read(j, &s->wk);
+        break;
+    case JOB_FINISH:
+        do_finish(j, s->px, &s->wk);
+        break;
+    }
+}
+
+static void
+after_cb(uv_work_t *req, int status)
+{
+    struct job *j = req->data;
+    struct sess *s = j->s;
+    s->job_busy = 0;
+    if (j->kind == JOB_WRITE || j->kind == JOB_END)
+        s->jq_bytes -= j->data.len <= s->jq_bytes ? j->data.len : s->jq_bytes;
+    if (status < 0 && j->rc == 0)
+        j->rc = err_set(&j->e, ARC_EIO, "job cancelled");
+    sess_job_done(s, j);
+    job_free(j);
+    if (!s->job_busy && s->jq_head)
+        job_start(s);
+    sess_pump(s);
+}
+
+static void
+job_start(struct sess *s)
+{
+    struct job *j = s->jq_head;
+    s->jq_head = j->next;
+    if (!s->jq_head)
+        s->jq_tail = NULL;
+    j->next = NULL;
+    j->req.data = j;
+    s->job_busy = 1;
+    int rc = uv_queue_work(s->px->loop, &j->req, work_cb, after_cb);
+    if (rc < 0) {
+        /* cannot happen with a valid loop and callbacks; run it here rather than lose it */
+        log_error("uv_queue_work: %s", uv_strerror(rc));
+        work_cb(&j->req);
+        after_cb(&j->req, 0);
+    }
+}
+
+void
+job_enqueue(struct sess *s, struct job *j)
+{
+    if (j->kind == JOB_WRITE || j->kind == JOB_END)
+        s->jq_bytes += j->data.len;
+    if (s->jq_tail)
+        s->jq_tail->next = j;
+    else
+        s->jq_head = j;
+    s->jq_tail = j;
+    if (!s->job_busy)
+        job_start(s);
+}
