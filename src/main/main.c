@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * main - arcproxy's entry point: dispatch to a subcommand (verify, seal, keygen) or,
- * with no subcommand, run the daemon. Until the configuration file lands (issue 5), the
- * daemon takes its options from provisional command-line flags (docs/operations.md).
+ * with no subcommand, run the daemon on a configuration file (-c FILE, default
+ * config/arcproxy.yaml; docs/configuration.md) or on provisional command-line flags
+ * (docs/operations.md). --check-config and --config-doc go to src/config.
  */
 #include <getopt.h>
 #include <stdio.h>
