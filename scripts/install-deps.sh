@@ -36,6 +36,18 @@ pkgs=(
     openssl ca-certificates
     python3 python3-dkim python3-authres
 )
+# postfix: the end-to-end test behind a real Postfix (tests/postfix) runs its own instance
+# from a private config directory; the package is installed with debconf's "No
+# configuration", so no system Postfix is configured or started. Installing it would
+# replace another MTA (they all provide mail-transport-agent): then it is left out and
+# that test skips.
+other_mta=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Provides}\n' 2>/dev/null |
+    awk '$1 == "ii" && $2 != "postfix" && /mail-transport-agent/ { print $2 }' | head -n 1)
+if [[ -n $other_mta ]]; then
+    say "postfix left out: $other_mta is installed as the MTA (tests/postfix will skip)"
+else
+    pkgs+=(postfix)
+fi
 # ca-certificates: npm fetches over HTTPS (a minimal Debian may lack it).
 # Node.js may come from elsewhere than Debian (with npm bundled): keep whatever is there.
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
@@ -60,6 +72,13 @@ if ((${#missing[@]})); then
         sudo=(sudo -n)
     fi
     export DEBIAN_FRONTEND=noninteractive
+    postfix_new=0
+    if [[ " ${missing[*]} " == *" postfix "* ]]; then
+        postfix_new=1
+        # before installing: no questions, and no system Postfix configured or started
+        echo "postfix postfix/main_mailer_type select No configuration" |
+            "${sudo[@]}" debconf-set-selections
+    fi
     apt_opts=(-q -y -o DPkg::Lock::Timeout=300
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update </dev/null
@@ -68,6 +87,12 @@ if ((${#missing[@]})); then
     for p in "${missing[@]}"; do
         installed "$p" || die "$p is still not installed"
     done
+    # "No configuration" leaves /etc/postfix/main.cf absent and Postfix stopped. Should the
+    # package have started a system Postfix anyway, stop the one this run installed.
+    if ((postfix_new)) && "${sudo[@]}" postfix status >/dev/null 2>&1; then
+        say "the postfix package started a system Postfix: stopping it"
+        "${sudo[@]}" postfix stop || true
+    fi
 else
     say "Debian packages: all present"
 fi
