@@ -93,10 +93,10 @@ cur_at_delim(const struct cur *c)
     return c->i == c->n || is_fws((unsigned char)c->p[c->i]) || cur_at(c, '(') || cur_at(c, ';');
 }
 
-/* skip_comment - at '(': past the matching ')', nesting and quoted-pairs honoured;
- * -1 (cursor at the end) if the comment is unterminated. */
+/* skip_delimited - at open: past the matching close, quoted-pairs honoured, nesting
+ * counted when open and close differ (comments); -1 (cursor at the end) if unterminated. */
 static int
-skip_comment(struct cur *c)
+skip_delimited(struct cur *c, char open, char close)
 {
     size_t depth = 0;
     while (c->i < c->n) {
@@ -108,34 +108,26 @@ skip_comment(struct cur *c)
             continue;
         }
         c->i++;
-        if (ch == '(')
-            depth++;
-        else if (ch == ')' && --depth == 0)
+        if (ch == close && depth > 0 && --depth == 0)
             return 0;
+        if (ch == open)
+            depth++;
     }
     c->i = c->n;
     return -1;
 }
 
-/* skip_quoted - at '"': past the closing '"'; -1 (cursor at the end) if unterminated. */
+/* skip_comment - at '(': past the matching ')'; skip_quoted - at '"': past the closing '"'. */
+static int
+skip_comment(struct cur *c)
+{
+    return skip_delimited(c, '(', ')');
+}
+
 static int
 skip_quoted(struct cur *c)
 {
-    c->i++;
-    while (c->i < c->n) {
-        char ch = c->p[c->i];
-        if (ch == '\\') {
-            if (c->i + 1 >= c->n)
-                break;
-            c->i += 2;
-            continue;
-        }
-        c->i++;
-        if (ch == '"')
-            return 0;
-    }
-    c->i = c->n;
-    return -1;
+    return skip_delimited(c, '"', '"');
 }
 
 /* skip_cfws - past whitespace, CR/LF and comments; -1 on an unterminated comment. */
