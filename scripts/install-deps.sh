@@ -33,6 +33,7 @@ pkgs=(
     build-essential cmake pkg-config
     clang clang-format "libclang-rt-${clang_major}-dev"
     libuv1-dev libssl-dev libldns-dev libyaml-dev
+    libpsl-dev
     openssl ca-certificates
     python3 python3-dkim python3-authres
 )

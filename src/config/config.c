@@ -94,8 +94,9 @@ cross_check(const struct arcp_config *cfg, const char *name, const struct cfg_po
 {
     static const char *const trio[] = {"keys.domain", "keys.selector", "keys.key_file", NULL};
     size_t problems = 0;
+    /* keys.selector alone is fine: the selector of map and keys.path template keys */
     int set = !!cfg->keys.domain[0] + !!cfg->keys.selector[0] + !!cfg->keys.key_file[0];
-    if (set != 0 && set != 3) {
+    if ((cfg->keys.domain[0] || cfg->keys.key_file[0]) && set != 3) {
         cfg_error(errs, name, first_set(pos, trio), "keys",
                   "domain, selector and key_file go together: set all three, or none to "
                   "not seal");

@@ -103,6 +103,19 @@ enum cfg_bare_lf { CFG_BARE_LF_REJECT, CFG_BARE_LF_ACCEPT };
 enum cfg_on_temperror { CFG_ON_TEMPERROR_TEMPFAIL, CFG_ON_TEMPERROR_PASS };
 enum cfg_on_unparseable { CFG_ON_UNPARSEABLE_PASS, CFG_ON_UNPARSEABLE_REJECT };
 enum cfg_log_dest { CFG_LOG_STDERR, CFG_LOG_SYSLOG };
+enum cfg_use_domain {
+    CFG_USE_DOMAIN_LITERAL,
+    CFG_USE_DOMAIN_HEADER,
+    CFG_USE_DOMAIN_ENVELOPE,
+    CFG_USE_DOMAIN_RECIPIENT,
+};
+enum cfg_canon {
+    CFG_CANON_RELAXED_RELAXED,
+    CFG_CANON_RELAXED_SIMPLE,
+    CFG_CANON_SIMPLE_RELAXED,
+    CFG_CANON_SIMPLE_SIMPLE,
+};
+enum cfg_broken { CFG_BROKEN_SEAL_FAIL, CFG_BROKEN_SKIP, CFG_BROKEN_RESTART };
 enum cfg_facility {
     CFG_FACILITY_MAIL,
     CFG_FACILITY_DAEMON,
@@ -144,9 +157,26 @@ struct arcp_config {
     enum cfg_on_temperror on_temperror;
     enum cfg_on_unparseable on_unparseable;
     struct {
-        char *domain, *selector, *key_file; /* all "" = do not seal */
+        char *domain, *selector, *key_file; /* all "" = no default key */
         int min_rsa_bits;
+        enum cfg_use_domain use_domain;
+        int use_org_domain;
+        struct cfg_strs domains; /* "domain selector key_file" each */
+        char *path;              /* template with $domain and $selector; "" = none */
+        char *selector_map, *path_map;
+        int try_fallback;
     } keys;
+    struct {
+        struct cfg_cidrs sign_networks, internal_hosts, peer_list;
+        int sign_local, sign_inbound;
+        int allow_hdrfrom_mismatch, allow_envfrom_empty, allow_hdrfrom_multiple;
+        struct cfg_strs sign_headers; /* "(o)from", "(x)subject", "list-id" ... */
+        enum cfg_broken seal_on_broken_chain;
+        int add_authentication_results, include_remote_ip;
+        enum cfg_canon canonicalization;
+        int reuse_auth_results;
+        struct cfg_strs exempt_domains, trusted_sealers;
+    } policy;
     struct {
         char *zone_file;          /* "" = use DNS */
         struct cfg_addrs servers; /* empty = /etc/resolv.conf */

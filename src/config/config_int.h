@@ -33,6 +33,8 @@ enum cfg_type {
 #define CFG_F_NONEMPTY 0x04 /* list: at least one entry; string: not empty */
 #define CFG_F_NOUNIX   0x08 /* address: IP only */
 #define CFG_F_PATH     0x10 /* string: a file name (shown as "path" in the docs) */
+#define CFG_F_KEYSPEC  0x20 /* string list: "domain selector key_file" entries */
+#define CFG_F_HDRSPEC  0x40 /* string list: header names, (o)/(x) prefixes, ':' separated */
 
 /* cfg_key - one configuration key. def is the default written as in the file (for
  * lists: the entries separated by spaces); it goes through the same parser as the file. */

@@ -269,6 +269,66 @@ cfg_hostname(void)
     return xstrdup(is_domain(h, strlen(h)) ? h : "localhost");
 }
 
+/* hdrspec_ok - "(o)from:(x)subject list-id": names of printable ASCII without ':',
+ * each with an optional (o) or (x) prefix, separated by ':' or spaces. */
+static int
+hdrspec_ok(const char *s, size_t n, char *w, size_t wsz)
+{
+    char sh[96];
+    size_t i = 0, names = 0;
+    while (i < n) {
+        if (s[i] == ':' || s[i] == ' ') {
+            i++;
+            continue;
+        }
+        if (n - i >= 3 && s[i] == '(' && (s[i + 1] == 'o' || s[i + 1] == 'x') && s[i + 2] == ')')
+            i += 3;
+        size_t b = i;
+        while (i < n && s[i] != ':' && s[i] != ' ' && (unsigned char)s[i] > 32 &&
+               (unsigned char)s[i] < 127 && s[i] != '(')
+            i++;
+        if (i == b || (i < n && s[i] != ':' && s[i] != ' '))
+            return why(w, wsz, "\"%s\" is not a header field list (want name, (o)name or (x)name)",
+                       shown(sh, sizeof sh, s, n));
+        names++;
+    }
+    if (names == 0)
+        return why(w, wsz, "an empty header field name");
+    return 0;
+}
+
+/* keyspec_ok - "domain selector key_file", separated by spaces. */
+static int
+keyspec_ok(const char *s, size_t n, char *w, size_t wsz)
+{
+    char sh[96], sh2[96];
+    const char *f[4];
+    size_t fl[4], nf = 0, i = 0;
+    while (i < n) {
+        while (i < n && s[i] == ' ')
+            i++;
+        if (i == n)
+            break;
+        if (nf == 4)
+            break;
+        f[nf] = s + i;
+        while (i < n && s[i] != ' ')
+            i++;
+        fl[nf] = (size_t)(s + i - f[nf]);
+        nf++;
+    }
+    if (nf != 3)
+        return why(w, wsz, "\"%s\" is not \"domain selector key_file\"",
+                   shown(sh, sizeof sh, s, n));
+    if (!is_domain(f[0], fl[0]))
+        return why(w, wsz, "\"%s\": \"%s\" is not a domain name", shown(sh, sizeof sh, s, n),
+                   shown(sh2, sizeof sh2, f[0], fl[0]));
+    if (!is_domain(f[1], fl[1]))
+        return why(w, wsz, "\"%s\": \"%.*s\" is not a selector", shown(sh, sizeof sh, s, n),
+                   (int)fl[1], f[1]);
+    return 0;
+}
+
 static int
 parse_string(const struct cfg_key *k, const char *s, size_t n, char **v, char *w, size_t wsz)
 {
@@ -287,6 +347,10 @@ parse_string(const struct cfg_key *k, const char *s, size_t n, char **v, char *w
     }
     if (n > 0 && (k->flags & CFG_F_DOMAIN) && !is_domain(s, n))
         return why(w, wsz, "\"%s\" is not a domain name", shown(sh, sizeof sh, s, n));
+    if ((k->flags & CFG_F_KEYSPEC) && keyspec_ok(s, n, w, wsz) != 0)
+        return -1;
+    if ((k->flags & CFG_F_HDRSPEC) && hdrspec_ok(s, n, w, wsz) != 0)
+        return -1;
     *v = xstrndup(s, n);
     return 0;
 }
@@ -724,6 +788,12 @@ cfg_type_format(const struct cfg_key *k, struct buf *out)
         buf_puts(out, "domain name");
     else if (k->type == CFG_T_STRING && (k->flags & CFG_F_PATH))
         buf_puts(out, "path");
+    else if (k->type == CFG_T_STRLIST && (k->flags & CFG_F_DOMAIN))
+        buf_puts(out, "list of domain names");
+    else if (k->type == CFG_T_STRLIST && (k->flags & CFG_F_KEYSPEC))
+        buf_puts(out, "list of \"domain selector key_file\"");
+    else if (k->type == CFG_T_STRLIST && (k->flags & CFG_F_HDRSPEC))
+        buf_puts(out, "list of header field names");
     else if (k->type == CFG_T_ADDRLIST && (k->flags & CFG_F_NOUNIX))
         buf_puts(out, "list of IP addresses");
     else if (k->type == CFG_T_ADDRESS && (k->flags & CFG_F_NOUNIX))

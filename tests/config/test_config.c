@@ -529,9 +529,9 @@ unknown_key_names_file_line_column(void)
 static void
 unknown_section_is_an_error(void)
 {
-    expect_errors("limts:\n  max_rcpts: 10\npolicy:\n  sign_local: yes\n",
+    expect_errors("limts:\n  max_rcpts: 10\nmetrics:\n  listen: yes\n",
                   "t.yaml:1:1: limts: unknown section (did you mean limits?)\n"
-                  "t.yaml:3:1: policy: unknown section\n");
+                  "t.yaml:3:1: metrics: unknown section\n");
 }
 
 static void
