@@ -24,8 +24,7 @@ static const char *const facility_values[] = {
     "mail",   "daemon", "user",   "local0", "local1", "local2",
     "local3", "local4", "local5", "local6", "local7", NULL,
 };
-static const char *const use_domain_values[] = {"literal", "header", "envelope", "recipient",
-                                                NULL};
+static const char *const use_domain_values[] = {"literal", "header", "envelope", "recipient", NULL};
 static const char *const canon_values[] = {"relaxed/relaxed", "relaxed/simple", "simple/relaxed",
                                            "simple/simple", NULL};
 static const char *const broken_values[] = {"seal_fail", "skip", "restart", NULL};
