@@ -205,6 +205,36 @@ policy_after_verdict(const struct policy_decision *d, int chain_failed)
     return d->on_broken == POLICY_BROKEN_RESTART ? POLICY_SEAL_RESTART : POLICY_SEAL_AS_IS;
 }
 
+int
+policy_client_parse(const char *text, struct sockaddr_storage *ss)
+{
+    char buf[INET6_ADDRSTRLEN + 8];
+    size_t n;
+    memset(ss, 0, sizeof *ss);
+    if (strncasecmp(text, "IPv6:", 5) == 0)
+        text += 5;
+    n = strlen(text);
+    if (n >= 2 && text[0] == '[' && text[n - 1] == ']') {
+        text++;
+        n -= 2;
+    }
+    if (n == 0 || n >= sizeof buf)
+        return -1;
+    memcpy(buf, text, n);
+    buf[n] = '\0';
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, buf, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, buf, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        return 0;
+    }
+    return -1;
+}
+
 /* match - the client is in one of the blocks (an IPv4-mapped IPv6 address matches IPv4). */
 static int
 match(const struct cfg_cidrs *l, const struct sockaddr *sa)

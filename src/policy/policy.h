@@ -13,6 +13,8 @@
  *   policy_parse_addrs(value, out, max)     mailboxes of a From field (RFC 5322)
  *   policy_org_domain(p, domain, out, outsz)  organizational domain (libpsl)
  *   policy_key_count(p)                keys loaded (for the start-up log)
+ *   policy_client_parse(text, &ss)     XFORWARD ADDR text ("192.0.2.1", "IPv6:2001:db8::1",
+ *                                      "[::1]") into a sockaddr for policy_msg.client
  *
  * Ownership: struct policy owns its keys and strings; a decision points into it (selector,
  * key, header names) and into nothing of the message, so it stays valid as long as the
@@ -125,6 +127,11 @@ struct policy_addr {
  * many were found (may exceed max: only max are stored), or -1 when the value is not an
  * address list. */
 int policy_parse_addrs(struct span value, struct policy_addr *out, size_t max);
+
+/* policy_client_parse - an IP address as XFORWARD ADDR gives it (Postfix prefixes IPv6
+ * with "IPv6:"; brackets are accepted too) into ss (port 0). 0, or -1 when not an IP
+ * address ("[UNAVAILABLE]", names): the caller then has no client address. */
+int policy_client_parse(const char *text, struct sockaddr_storage *ss);
 
 /* policy_org_domain - the registrable (organizational) domain of domain per the public
  * suffix list, lowercased, in out; domain itself when the list has no answer. */

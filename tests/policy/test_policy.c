@@ -23,8 +23,7 @@
 
 static char dir[64];
 
-/* tmpdir - a private directory for this case (removed by the harness's child exit? no:
- * removed at the end of each case by cleanup()). */
+/* tmpdir - a private directory for this case; cleanup() removes it at the end. */
 static const char *
 tmpdir(void)
 {
@@ -825,7 +824,38 @@ from_parsing_edge_cases(void)
     }
 }
 
+static void
+client_address_from_xforward_text(void)
+{
+    tmpdir();
+    struct policy *p = sealing_policy("policy: {peer_list: [\"2001:db8::/32\", 192.0.2.0/24]}\n");
+    static const char *const in_list[] = {"IPv6:2001:db8::1", "ipv6:2001:DB8::2",
+                                          "[2001:db8::3]",    "192.0.2.4",
+                                          "[192.0.2.5]",      "::ffff:192.0.2.6"};
+    static const char *const bad[] = {"[UNAVAILABLE]", "mx.example.org", "",
+                                      "IPv6:", "192.0.2.300"};
+    struct sockaddr_storage ss;
+    struct tmsg t;
+    for (size_t i = 0; i < sizeof in_list / sizeof in_list[0]; i++) {
+        ASSERT_EQ_INT(policy_client_parse(in_list[i], &ss), 0);
+        tmsg_init(&t, "a@b.example", "", "c@d.example", NULL);
+        t.m.client = (struct sockaddr *)&ss;
+        policy_decide(p, &t.m, &d);
+        if (!d.pass)
+            TEST_FAIL("%s: not matched by peer_list", in_list[i]);
+    }
+    ASSERT_EQ_INT(policy_client_parse("198.51.100.1", &ss), 0);
+    ASSERT_EQ_INT(ss.ss_family, AF_INET);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (policy_client_parse(bad[i], &ss) != -1)
+            TEST_FAIL("\"%s\" parsed as an address", bad[i]);
+    }
+    policy_free(p);
+    cleanup();
+}
+
 static const struct test_case cases[] = {
+    {"client_address_from_xforward_text", client_address_from_xforward_text},
     {"default_key_seals_with_literal_domain", default_key_seals_with_literal_domain},
     {"no_key_configured_does_not_seal", no_key_configured_does_not_seal},
     {"group_readable_key_is_refused", group_readable_key_is_refused},
