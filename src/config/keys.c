@@ -98,9 +98,9 @@ const struct cfg_key cfg_keys[] = {
      "A message the ARC engine cannot parse: pass it on unsealed (logged) or reject it."},
 
     {"keys.domain", CFG_T_STRING, CFG_F_DOMAIN, OFF(keys.domain), "", 0, 0, NULL, 0,
-     "Default sealing domain (d=), used as it is with keys.use_domain literal; empty: no default key. keys.domain, keys.selector and keys.key_file are set together."},
+     "Default sealing domain (d=), used as it is with keys.use_domain literal; empty: no default key. Set with keys.selector and keys.key_file."},
     {"keys.selector", CFG_T_STRING, CFG_F_DOMAIN, OFF(keys.selector), "", 0, 0, NULL, 0,
-     "Selector (s=) of the sealing key."},
+     "Selector (s=) of the default key, and of map and keys.path keys that name none."},
     {"keys.key_file", CFG_T_STRING, CFG_F_PATH, OFF(keys.key_file), "", 0, 0, NULL, 0,
      "PEM file with the sealing key (RSA or Ed25519); read and checked when the daemon starts."},
     {"keys.min_rsa_bits", CFG_T_INT, 0, OFF(keys.min_rsa_bits), "2048", 1024, 16384, NULL, 0,
