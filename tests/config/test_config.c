@@ -794,6 +794,10 @@ shipped_config_lists_every_key_with_its_default(void)
     ASSERT_EQ_STR(cfg->spool_dir, "build/spool");
     free(cfg->spool_dir);
     cfg->spool_dir = strdup("/var/spool/arcproxy");
+    /* and user (nobody: the quick start runs as root and must not stay root) */
+    ASSERT_EQ_STR(cfg->user, "nobody");
+    free(cfg->user);
+    cfg->user = strdup("");
     config_default(&def);
     char *want = dump(def), *got = dump(cfg);
     ASSERT_EQ_STR(got, want);
