@@ -55,8 +55,8 @@ static const struct mdef defs[M__COUNT] = {
 };
 /* clang-format on */
 
-const uint64_t metrics_bucket_ms[METRICS_NBUCKETS] = {5,   10,   25,   50,   100,   250,   500,
-                                                      1000, 2500, 5000, 10000, 30000, 60000, 300000};
+const uint64_t metrics_bucket_ms[METRICS_NBUCKETS] = {
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000};
 
 static _Atomic int64_t vals[M__COUNT];
 

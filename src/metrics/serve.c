@@ -4,7 +4,8 @@
  *
  * A connection: read into its own HTTP_MAX_HEAD buffer until http_parse says complete or
  * malformed (or the buffer is full: 431, or the read timer fires: 408); then one write of
- * the whole response and close. The server object lives until its listeners and every
+ * the whole response, a half-close, and reading (discarded) until the peer closes or
+ * METRICS_WRITE_TIMEOUT_MS from the response on. The server object lives until its listeners and every
  * connection are closed (a count of open handles), so metrics_server_close may be called
  * while responses are still being written.
  */
@@ -36,9 +37,10 @@ struct mconn {
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_write_t wreq;
+    uv_shutdown_t sreq;
     struct buf out;
     size_t len;
-    int closing, responded;
+    int closing, nclosing, responded;
     char in[HTTP_MAX_HEAD];
 };
 
@@ -55,7 +57,7 @@ conn_close_cb(uv_handle_t *h)
     struct mconn *c = h->data;
     struct metrics_server *srv = c->srv;
     srv->handles--;
-    if (h == (uv_handle_t *)&c->timer) {
+    if (--c->nclosing == 0) {
         buf_free(&c->out);
         free(c);
     }
@@ -76,15 +78,34 @@ conn_close(struct mconn *c)
     if (c->next)
         c->next->prev = c->prev;
     srv->nconns--;
-    /* tcp first: its callback runs before the timer's, which frees c */
+    c->nclosing = 2; /* c is freed by the second close callback */
     uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
     uv_close((uv_handle_t *)&c->timer, conn_close_cb);
 }
 
 static void
+shutdown_cb(uv_shutdown_t *req, int status)
+{
+    struct mconn *c = req->data;
+    if (status < 0)
+        conn_close(c);
+    /* else the read side runs on until the peer's EOF (or the timer): lingering */
+}
+
+/* write_cb - the response is out: half-close, and read (discarding) until the peer
+ * closes, so that a request we answered early (400, 431) does not turn into a reset
+ * that destroys the response before the peer read it. */
+static void
 write_cb(uv_write_t *req, int status)
 {
-    conn_close(req->data);
+    struct mconn *c = req->data;
+    if (status < 0 || c->closing) {
+        conn_close(c);
+        return;
+    }
+    c->sreq.data = c;
+    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, shutdown_cb) < 0)
+        conn_close(c);
 }
 
 static void
@@ -100,7 +121,7 @@ timer_cb(uv_timer_t *t)
     http_error(408, &out);
     c->out = out;
     c->responded = 1;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->len = 0;
     uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
     c->wreq.data = c;
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb) < 0)
@@ -116,7 +137,7 @@ respond(struct mconn *c, struct buf *out)
     c->out = *out;
     buf_init(out, 0);
     c->responded = 1;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->len = 0;
     uv_timer_start(&c->timer, timer_cb, METRICS_WRITE_TIMEOUT_MS, 0);
     uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
     c->wreq.data = c;
@@ -137,10 +158,14 @@ read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     struct mconn *c = st->data;
     struct buf out;
     struct http_req req;
-    if (c->closing || c->responded)
+    if (c->closing)
         return;
     if (nread < 0) {
         conn_close(c);
+        return;
+    }
+    if (c->responded) { /* lingering: discard */
+        c->len = 0;
         return;
     }
     c->len += (size_t)nread;

@@ -91,8 +91,12 @@ pidfile_close(struct pidfile *pf, int unlink_it, struct err *e)
 {
     if (!pf)
         return NULL;
-    if (unlink_it && read_pid(pf->fd) == pf->pid && unlink(pf->path) != 0)
-        err_set(e, ARC_EIO, "pidfile %s: unlink: %s", pf->path, strerror(errno));
+    if (unlink_it && read_pid(pf->fd) == pf->pid && unlink(pf->path) != 0) {
+        /* (the directory is not ours after a privilege drop) at least leave no pid in it */
+        err_set(e, ARC_EIO, "pidfile %s: unlink: %s (emptied instead)", pf->path, strerror(errno));
+        if (ftruncate(pf->fd, 0) != 0)
+            err_set(e, ARC_EIO, "pidfile %s: cannot remove or empty it", pf->path);
+    }
     close(pf->fd);
     free(pf->path);
     free(pf);

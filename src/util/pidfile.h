@@ -7,8 +7,9 @@
  *                                process holds the lock, or when the file names another
  *                                live process called arcproxy (a daemon that does not
  *                                lock, or a copy in another mount namespace)
- *   pidfile_close(pf, unlink)    unlink the file (when asked and it still holds our pid),
- *                                close it, free; NULL is fine; returns NULL
+ *   pidfile_close(pf, unlink)    unlink the file (when asked and it still holds our pid;
+ *                                if unlink is not permitted, empty it), close it, free;
+ *                                NULL is fine; returns NULL
  *
  * The lock is what makes a stale file (a crash, kill -9) harmless: the kernel released
  * it. The descriptor is kept open (close-on-exec) for the life of the process, so the

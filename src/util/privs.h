@@ -7,7 +7,7 @@
  *                                        gid; NULL/"" = the user's primary group)
  *   privs_chown_tree(dir, &ids, e)       dir and everything below it (no symlinks
  *                                        followed) owned by ids, where it is not yet
- *   privs_drop(&ids, e)                  setgroups(1, gid), setgid, setuid; then checks
+ *   privs_drop(&ids, e)                  setgroups(0), setresgid, setresuid; then checks
  *                                        that real/effective/saved ids are the new ones,
  *                                        that there are no other groups, and that
  *                                        setuid(0) fails (root cannot be regained)
