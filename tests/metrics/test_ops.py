@@ -5,8 +5,9 @@ port (scrape parsed strictly, counts against what was sent, /health, junk, limit
 the pidfile, the switch to user nobody, the root rule, SIGHUP with a good and a bad new
 config, and logging.destination syslog. tests/smtp/harness/sink.py plays the return port.
 
---messages: also require the per-message counters (messages, verdicts, latency histogram)
-to match what was sent. They are incremented in src/proxy/session.c, which this branch does
+--messages: also require the per-message counters (messages by result, verdicts, the
+latency histogram, downstream failures) to match what was sent (scrape_counts and
+message_counts; without the flag message_counts reports a known gap). They are incremented in src/proxy/session.c, which this branch does
 not touch; the lead turns the flag on in tests/CMakeLists.txt with that wiring.
 
 Every wait is bounded; only processes started here are signalled, by PID. Prints one line
@@ -140,7 +141,7 @@ class Daemon:
         self.path = os.path.join(WORK, "arcproxy-%d.yaml" % self.port)
         self.log = os.path.join(WORK, "arcproxy-%d.log" % self.port)
         self.base = ('listen: ["127.0.0.1:%d"]\ndownstream:\n  address: "127.0.0.1:%d"\n'
-                     'spool_dir: "%s"\nmode: pass\n' % (self.port, sink_port, self.spool))
+                     'spool_dir: "%s"\n' % (self.port, sink_port, self.spool))
         if metrics:
             self.base += 'metrics:\n  listen: ["127.0.0.1:%d"]\n' % self.mport
         if user_root_ok:
@@ -155,7 +156,7 @@ class Daemon:
 
     def write(self, extra):
         with open(self.path, "w") as f:
-            f.write(self.base + extra)
+            f.write(self.base + ("" if "mode:" in extra else "mode: pass\n") + extra)
         os.chmod(self.path, 0o644)
 
     def wait_ready(self):
@@ -207,7 +208,7 @@ def run(name, fn, *args):
         RESULTS.append((name, True))
         print("ok      %s" % name, flush=True)
     except Skip as s:
-        RESULTS.append((name, None))
+        RESULTS.append((name, None if s.required else "gap"))
         print("skip    %s: %s" % (name, s), flush=True)
     except Exception:
         RESULTS.append((name, False))
@@ -216,7 +217,12 @@ def run(name, fn, *args):
 
 
 class Skip(Exception):
-    pass
+    """required=False: a known, documented gap (not an environment problem), which does
+    not fail the run under CI=true."""
+
+    def __init__(self, why, required=True):
+        super().__init__(why)
+        self.required = required
 
 
 def check(cond, what):
@@ -262,6 +268,53 @@ def t_scrape_counts(sink):
         check(m['arcproxy_messages_total{result="delivered"}'] == n,
               "delivered %r, want %d" % (m['arcproxy_messages_total{result="delivered"}'], n))
         check(m["arcproxy_message_duration_seconds_count"] == n, "latency count")
+    check(d.stop() == 0, "exit status")
+
+
+def send_one(c, want):
+    c.cmd("MAIL FROM:<a@example.org>")
+    c.cmd("RCPT TO:<b@example.net>")
+    c.cmd("DATA", "354")
+    c.data(MSG)
+    r = c.expect("2|4|5")
+    check(r.first.startswith(want), "got %s, want %s" % (r.first, want))
+
+
+def t_message_counts(sink):
+    """The per-message metrics (--messages): results, verdicts, downstream failures."""
+    if not WANT_MESSAGES:
+        raise Skip("per-message metrics not wired in src/proxy/session.c (run with --messages)",
+                   required=False)
+    d = Daemon(sink.port, "mode: v\nauthserv_id: mx.test\n")
+    sink.clear_rules()
+    with d.conv() as c:
+        c.ehlo()
+        send_one(c, "250")
+        send_one(c, "250")
+        sink.fail("eod", "451 4.3.0 later", times=1)
+        send_one(c, "451")
+        sink.fail("eod", "554 5.7.1 no", times=1)
+        send_one(c, "554")
+        c.quit()
+    sink.clear_rules()
+    m = d.scrape()
+    want = {'arcproxy_messages_total{result="delivered"}': 2,
+            'arcproxy_messages_total{result="tempfail"}': 1,
+            'arcproxy_messages_total{result="reject"}': 1,
+            'arcproxy_verdicts_total{result="none"}': 4,
+            "arcproxy_message_duration_seconds_count": 4,
+            "arcproxy_seals_total": 0}
+    for k, v in want.items():
+        check(m[k] == v, "%s = %r, want %d" % (k, m[k], v))
+    check(d.stop() == 0, "exit status")
+    # downstream unreachable: the MAIL gets 451 4.4.1 and the failure is counted
+    d = Daemon(free_port())
+    with d.conv() as c:
+        c.ehlo()
+        c.cmd("MAIL FROM:<a@example.org>", "451")
+        c.quit()
+    m = d.scrape()
+    check(m['arcproxy_downstream_failures_total{kind="connect"}'] == 1, "connect failure not counted")
     check(d.stop() == 0, "exit status")
 
 
@@ -383,12 +436,14 @@ def t_sighup(sink):
     d.write("hostname: [broken\n")
     d.p.send_signal(signal.SIGHUP)
     check(wait_until(lambda: "configuration not reloaded" in d.text()), "bad config not logged")
-    d.write("mode: s\n")  # valid YAML, but sealing needs a key the daemon cannot load
+    # valid YAML, but sealing needs a key the daemon cannot load
     d.write("mode: sv\nauthserv_id: x.test\nkeys:\n  domain: x.test\n  selector: s\n"
             "  key_file: /nonexistent/key.pem\n")
     d.p.send_signal(signal.SIGHUP)
     check(wait_until(lambda: d.text().count("configuration not reloaded") == 2),
           "missing key not refused: " + d.text())
+    check("/nonexistent/key.pem" in d.text().split("configuration reloaded")[-1],
+          "the refusal does not name the key file")
     with d.conv() as c:
         check("two.test" in c.transcript_text(), "a bad config replaced the good one")
         c.quit()
@@ -487,6 +542,7 @@ def main():
     try:
         with Sink() as sink:
             run("scrape_counts", t_scrape_counts, sink)
+            run("message_counts", t_message_counts, sink)
             run("health_and_junk", t_health_and_junk, sink)
             run("draining", t_draining, sink)
             run("pidfile_and_user", t_pidfile_and_user, sink)
@@ -502,7 +558,9 @@ def main():
         shutil.rmtree(WORK, ignore_errors=True)
     failed = sum(1 for _, ok in RESULTS if ok is False)
     skipped = sum(1 for _, ok in RESULTS if ok is None)
-    print("%d passed, %d failed, %d skipped" % (len(RESULTS) - failed - skipped, failed, skipped))
+    gaps = sum(1 for _, ok in RESULTS if ok == "gap")
+    print("%d passed, %d failed, %d skipped, %d known gap(s)"
+          % (len(RESULTS) - failed - skipped - gaps, failed, skipped, gaps))
     if skipped and os.environ.get("CI") == "true":
         return 1
     return 1 if failed else 0
