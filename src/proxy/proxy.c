@@ -16,10 +16,11 @@
  * NOTE for session.c/work.c (not done here): today a session reads px->o, px->key and
  * px->zone live, so after a reload an open session continues with the new generation,
  * and the swap has to wait for a moment without jobs. The intended end state: each
- * session takes a reference to px->conf at accept (conf_ref) and reads s->conf->o,
- * s->conf->key, s->conf->zone; jobs read them through j->s->conf; sess_maybe_free
- * drops the reference (conf_unref). Then reload_try can swap at once. docs/operations.md
- * lists the exact changes.
+ * session takes a reference at accept (s->conf = proxy_conf_ref(px)) and reads
+ * s->conf->o, ->key, ->zone, ->hostname, ->ds_addr, ->xf_allow instead of px->...; jobs
+ * read them through j->s->conf; a downstream keeps its own reference (it may outlive
+ * its session during QUIT); sess_maybe_free and the downstream's last close callback
+ * call proxy_conf_unref. Then reload_try swaps at once (drop jobs_running()).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -215,6 +216,20 @@ conf_free(struct proxy_conf *c)
     return NULL;
 }
 
+struct proxy_conf *
+proxy_conf_ref(struct proxy *px)
+{
+    px->conf->refs++;
+    return px->conf;
+}
+
+void
+proxy_conf_unref(struct proxy_conf *c)
+{
+    if (c && --c->refs == 0)
+        conf_free(c);
+}
+
 /* conf_build - check o and load what it names (key, zone) into a new generation. Takes
  * hold (freed with the generation, also on failure). */
 static int
@@ -222,6 +237,7 @@ conf_build(const struct proxy_opts *o, void *hold, const struct proxy_reload *re
            struct proxy_conf **cp, struct err *e)
 {
     struct proxy_conf *c = xcalloc(1, sizeof *c);
+    c->refs = 1; /* the proxy's, once installed */
     c->o = *o;
     c->o.reload = reload;
     c->hold = hold;
@@ -322,7 +338,7 @@ reload_try(struct proxy *px)
     conf_install(px, c);
     if (c->o.reload && c->o.reload->apply)
         c->o.reload->apply(c->o.reload->ctx, c->hold);
-    conf_free(old);
+    proxy_conf_unref(old); /* freed now, or when the last session holding it ends */
     metrics_inc(M_RELOAD_OK);
     log_info("SIGHUP: configuration reloaded (%u session(s) open)", px->nsessions);
 }
@@ -524,7 +540,7 @@ proxy_run(const struct proxy_opts *o, struct err *e)
         log_warn("%s", pe.text);
     spool_close(px->spool);
     conf_free(px->pending);
-    conf_free(px->conf);
+    proxy_conf_unref(px->conf);
     free(px);
     return rc;
 }

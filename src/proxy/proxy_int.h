@@ -43,6 +43,7 @@ struct cidr {
 /* proxy_conf - one generation of options with what was loaded from them (proxy.c). The
  * proxy's o/key/zone/ds_addr/xf_allow/hostname are the current generation's. */
 struct proxy_conf {
+    unsigned refs; /* the proxy's (while current) + one per holder; loop thread only */
     struct proxy_opts o;
     void *hold; /* owns o's strings (reload); NULL: the caller of proxy_run does */
     struct arc_privkey *key;
@@ -194,6 +195,12 @@ struct sess {
     size_t jq_bytes;
     struct sess_wk wk;
 };
+
+/* proxy.c: generations. proxy_conf_ref - the current generation, referenced (a session
+ * takes one at accept and reads s->conf->o / key / zone); proxy_conf_unref - drop it
+ * (freed with the last reference once it is no longer current). Loop thread only. */
+struct proxy_conf *proxy_conf_ref(struct proxy *px);
+void proxy_conf_unref(struct proxy_conf *c);
 
 /* session.c */
 void sess_accept(struct proxy *px, uv_stream_t *server);
