@@ -16,6 +16,11 @@
  *            temperror -> 451 4.7.0 (or pass unsealed, on_temperror; untested: a zone
  *            file cannot produce a temperror); unparseable messages passed on unsealed;
  *            one summary log line per message.
+ *   DONE     operations: metrics port (/metrics, /health), session gauge and total,
+ *            pidfile, switch to user after binding, root refused without user unless
+ *            allow_root, SIGHUP reload (see below).
+ *   NOT YET  per-message metrics (messages, seals, verdicts, downstream failures,
+ *            latency) are counted by nobody yet: session.c/downstream.c must call them.
  *   NOT YET  stage 3: queue mode (250 after spool_commit, queue runner with backoff, DSN).
  *   NOT YET  non-blocking DNS (issue 4): without --dns-zone, keys are looked up with the
  *            blocking system resolver on the worker thread.
