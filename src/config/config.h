@@ -191,9 +191,13 @@ struct arcp_config {
         enum cfg_facility facility;
         enum log_level level;
     } logging;
+    struct {
+        struct cfg_addrs listen; /* empty = no metrics port */
+    } metrics;
     char *pidfile; /* "" = none */
     char *user;    /* "" = keep the user we were started as */
     char *group;
+    int allow_root; /* run as root when user is "" */
 };
 
 int config_default(struct arcp_config **cfgp);

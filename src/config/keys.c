@@ -179,12 +179,17 @@ const struct cfg_key cfg_keys[] = {
     {"logging.level", CFG_T_ENUM, 0, OFF(logging.level), "info", 0, 0, level_values, 0,
      "Least severe level logged."},
 
+    {"metrics.listen", CFG_T_ADDRLIST, CFG_F_NOUNIX, OFF(metrics.listen), "", 0, 0, NULL, 9425,
+     "Addresses of the HTTP port for GET /metrics (Prometheus text) and GET /health, as IP or IP:port (port 9425 when omitted); a loopback address is meant; empty: off."},
+
     {"pidfile", CFG_T_STRING, CFG_F_PATH, OFF(pidfile), "", 0, 0, NULL, 0,
      "File to write the process id to; empty: none."},
     {"user", CFG_T_STRING, 0, OFF(user), "", 0, 0, NULL, 0,
-     "User to switch to after binding the listeners; empty: do not switch."},
+     "User to switch to after binding the listeners and opening the spool (which is made the user's); empty: do not switch (as root only with allow_root)."},
     {"group", CFG_T_STRING, 0, OFF(group), "", 0, 0, NULL, 0,
      "Group to switch to after binding; empty: the user's primary group."},
+    {"allow_root", CFG_T_BOOL, 0, OFF(allow_root), "false", 0, 0, NULL, 0,
+     "Allow running as root when user is empty; otherwise the daemon refuses to start as root without a user to switch to."},
 };
 /* clang-format on */
 

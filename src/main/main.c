@@ -4,6 +4,10 @@
  * with no subcommand, run the daemon on a configuration file (-c FILE, default
  * config/arcproxy.yaml; docs/configuration.md) or on provisional command-line flags
  * (docs/operations.md). --check-config and --config-doc go to src/config.
+ *
+ * In config mode the logging.* keys are applied before the daemon starts, and SIGHUP
+ * re-reads the same file (proxy_reload: reload_load/apply/release); the provisional
+ * flags mode has nothing to reload, never switches user and may run as root.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -119,6 +123,17 @@ opts_from_config(const struct arcp_config *cfg, struct proxy_opts *o)
     o->nxforward_allow = 0;
     for (size_t i = 0; i < cfg->xforward_hosts.n && i < PROXY_MAX_CIDRS; i++)
         o->xforward_allow[o->nxforward_allow++] = cfg->xforward_hosts.v[i].text;
+    if (cfg->metrics.listen.n > PROXY_MAX_METRICS) {
+        log_error("%s: metrics.listen: at most %d addresses", cfg->path, PROXY_MAX_METRICS);
+        return -1;
+    }
+    o->nmetrics_listen = 0;
+    for (size_t i = 0; i < cfg->metrics.listen.n; i++)
+        o->metrics_listen[o->nmetrics_listen++] = cfg->metrics.listen.v[i].text;
+    o->pidfile = nonempty(cfg->pidfile);
+    o->user = nonempty(cfg->user);
+    o->group = nonempty(cfg->group);
+    o->allow_root = cfg->allow_root;
     if ((o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV) && !o->seal_key_path) {
         log_warn("%s: no signing key configured (keys.domain, keys.selector, keys.key_file): "
                  "verifying only, not sealing",
@@ -126,6 +141,46 @@ opts_from_config(const struct arcp_config *cfg, struct proxy_opts *o)
         o->mode = o->mode == PROXY_MODE_SV ? PROXY_MODE_V : PROXY_MODE_PASS;
     }
     return 0;
+}
+
+/* logging_from_config - logging.destination, .facility and .level in force. */
+static void
+logging_from_config(const struct arcp_config *cfg)
+{
+    log_init("arcproxy", cfg->logging.level, cfg->logging.destination == CFG_LOG_SYSLOG,
+             config_syslog_facility(cfg));
+}
+
+/* reload_load - SIGHUP (proxy_reload): the config file again, fully checked. */
+static int
+reload_load(void *ctx, struct proxy_opts *o, void **hold, struct err *e)
+{
+    const char *path = ctx;
+    struct arcp_config *cfg = NULL;
+    struct config_errors errs;
+    config_errors_init(&errs);
+    *hold = NULL;
+    if (config_load(path, &cfg, &errs) < 0) {
+        for (size_t i = 0; i < errs.n; i++)
+            log_error("SIGHUP: %s", errs.msg[i]);
+        return err_set(e, ARC_EINVAL, "%s: %zu problem(s)", path, errs.n + errs.dropped);
+    }
+    *hold = cfg;
+    if (opts_from_config(cfg, o) < 0)
+        return err_set(e, ARC_EINVAL, "%s: not usable by the daemon", path);
+    return 0;
+}
+
+static void
+reload_apply(void *ctx, void *hold)
+{
+    logging_from_config(hold);
+}
+
+static void
+reload_release(void *ctx, void *hold)
+{
+    config_free(hold);
 }
 
 /* run_config - the daemon on a configuration file (the normal way to run it). */
@@ -140,8 +195,11 @@ run_config(const char *path)
             log_error("%s", errs.msg[i]);
         return EX_CONFIG_;
     }
+    logging_from_config(cfg);
     struct proxy_opts o;
+    const struct proxy_reload reload = {reload_load, reload_apply, reload_release, (void *)path};
     proxy_opts_default(&o);
+    o.reload = &reload;
     int rc = EX_CONFIG_;
     if (opts_from_config(cfg, &o) == 0) {
         struct err e;
@@ -314,6 +372,7 @@ run_daemon(int argc, char **argv)
     }
     struct err e;
     err_clear(&e);
+    o.allow_root = 1; /* provisional flags (tests): no user switch, root allowed */
     if (proxy_run(&o, &e) < 0) {
         log_error("%s", e.text[0] ? e.text : "start-up failed");
         return e.code == ARC_EINVAL ? CLI_EX_USAGE : CLI_EX_SOFTWARE;

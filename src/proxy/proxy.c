@@ -7,6 +7,20 @@
  * listeners and signal handles closed, idle sessions get 421 4.3.2, sessions inside a
  * transaction finish it (each then gets 421), and after shutdown_timeout_ms (or at a
  * second signal) the rest are closed; the loop ends when the last handle is closed.
+ *
+ * Operations: the metrics port (src/metrics) runs on this loop; /health says "draining"
+ * from SIGTERM on. A collector publishes the session gauge and the accepted-connection
+ * count at each scrape. SIGHUP builds a new generation (struct proxy_conf) and swaps it
+ * in when no worker job runs (reload_try).
+ *
+ * NOTE for session.c/work.c (not done here): today a session reads px->o, px->key and
+ * px->zone live, so after a reload an open session continues with the new generation,
+ * and the swap has to wait for a moment without jobs. The intended end state: each
+ * session takes a reference at accept (s->conf = proxy_conf_ref(px)) and reads
+ * s->conf->o, ->key, ->zone, ->hostname, ->ds_addr, ->xf_allow instead of px->...; jobs
+ * read them through j->s->conf; a downstream keeps its own reference (it may outlive
+ * its session during QUIT); sess_maybe_free and the downstream's last close callback
+ * call proxy_conf_unref. Then reload_try swaps at once (drop jobs_running()).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -14,8 +28,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metrics/metrics.h"
+#include "metrics/serve.h"
 #include "proxy_int.h"
 #include "util/log.h"
+#include "util/pidfile.h"
+#include "util/privs.h"
 #include "util/xalloc.h"
 
 static void
@@ -51,6 +69,10 @@ proxy_sess_gone(struct proxy *px)
     if (!uv_is_closing((uv_handle_t *)&px->sigterm)) {
         uv_close((uv_handle_t *)&px->sigterm, noop_close_cb);
         uv_close((uv_handle_t *)&px->sigint, noop_close_cb);
+        uv_close((uv_handle_t *)&px->sighup, noop_close_cb);
+        uv_close((uv_handle_t *)&px->reload_timer, noop_close_cb);
+        metrics_server_close(px->metrics);
+        px->metrics = NULL;
     }
 }
 
@@ -61,6 +83,7 @@ proxy_stop(struct proxy *px, const char *why)
         return;
     px->stopping = 1;
     log_info("%s: stopping (%u session(s) open)", why, px->nsessions);
+    metrics_server_draining(px->metrics, 1);
     for (size_t i = 0; i < px->nlisten; i++)
         uv_close((uv_handle_t *)&px->listeners[i], noop_close_cb);
     uv_timer_init(px->loop, &px->stop_timer);
@@ -178,27 +201,279 @@ spool_start(struct proxy *px, struct err *e)
     return 0;
 }
 
+/* ---- generations of options (start and SIGHUP) ----------------------------------- */
+
+static struct proxy_conf *
+conf_free(struct proxy_conf *c)
+{
+    if (!c)
+        return NULL;
+    arc_privkey_free(c->key);
+    dns_zone_free(c->zone);
+    if (c->hold && c->o.reload && c->o.reload->release)
+        c->o.reload->release(c->o.reload->ctx, c->hold);
+    free(c);
+    return NULL;
+}
+
+struct proxy_conf *
+proxy_conf_ref(struct proxy *px)
+{
+    px->conf->refs++;
+    return px->conf;
+}
+
+void
+proxy_conf_unref(struct proxy_conf *c)
+{
+    if (c && --c->refs == 0)
+        conf_free(c);
+}
+
+/* conf_build - check o and load what it names (key, zone) into a new generation. Takes
+ * hold (freed with the generation, also on failure). */
+static int
+conf_build(const struct proxy_opts *o, void *hold, const struct proxy_reload *reload,
+           struct proxy_conf **cp, struct err *e)
+{
+    struct proxy_conf *c = xcalloc(1, sizeof *c);
+    c->refs = 1; /* the proxy's, once installed */
+    c->o = *o;
+    c->o.reload = reload;
+    c->hold = hold;
+    *cp = NULL;
+    int rc = check_opts(&c->o, e);
+    if (rc == 0)
+        rc = proxy_parse_addr(o->downstream, &c->ds_addr, e);
+    for (size_t i = 0; rc == 0 && i < o->nxforward_allow; i++)
+        rc = proxy_parse_cidr(o->xforward_allow[i], &c->xf_allow[c->nxf_allow++], e);
+    if (rc == 0 && o->hostname)
+        snprintf(c->hostname, sizeof c->hostname, "%s", o->hostname);
+    else if (rc == 0 && (gethostname(c->hostname, sizeof c->hostname - 1) != 0 || !c->hostname[0]))
+        snprintf(c->hostname, sizeof c->hostname, "localhost");
+    if (rc == 0 && (o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV))
+        rc = arc_privkey_load_file(o->seal_key_path, &c->key, e);
+    if (rc == 0 && o->dns_zone_path)
+        rc = dns_zone_load(o->dns_zone_path, &c->zone, e);
+    if (rc < 0) {
+        conf_free(c);
+        return rc;
+    }
+    *cp = c;
+    return 0;
+}
+
+/* conf_install - make c the current generation (the old one is the caller's). */
+static void
+conf_install(struct proxy *px, struct proxy_conf *c)
+{
+    px->conf = c;
+    px->o = &c->o;
+    px->key = c->key;
+    px->zone = c->zone;
+    px->ds_addr = c->ds_addr;
+    memcpy(px->xf_allow, c->xf_allow, sizeof px->xf_allow);
+    px->nxf_allow = c->nxf_allow;
+    memcpy(px->hostname, c->hostname, sizeof px->hostname);
+}
+
+static int
+str_differs(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") != 0;
+}
+
+/* fixed_changed - warn about options a reload does not apply. */
+static void
+fixed_changed(const struct proxy_opts *a, const struct proxy_opts *b)
+{
+    int listen = a->nlisten != b->nlisten, metrics = a->nmetrics_listen != b->nmetrics_listen;
+    for (size_t i = 0; !listen && i < a->nlisten; i++)
+        listen = str_differs(a->listen[i], b->listen[i]);
+    for (size_t i = 0; !metrics && i < a->nmetrics_listen; i++)
+        metrics = str_differs(a->metrics_listen[i], b->metrics_listen[i]);
+    const struct {
+        int changed;
+        const char *what;
+    } keys[] = {
+        {listen, "listen"},
+        {metrics, "metrics.listen"},
+        {str_differs(a->spool_dir, b->spool_dir), "spool_dir"},
+        {str_differs(a->pidfile, b->pidfile), "pidfile"},
+        {str_differs(a->user, b->user) || str_differs(a->group, b->group), "user/group"},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (keys[i].changed)
+            log_warn("SIGHUP: %s changed: not applied until a restart", keys[i].what);
+}
+
+/* jobs_running - a worker may be reading px->o/key/zone right now. */
+static int
+jobs_running(const struct proxy *px)
+{
+    for (const struct sess *s = px->sessions; s; s = s->next)
+        if (s->job_busy)
+            return 1;
+    return 0;
+}
+
+static void reload_timer_cb(uv_timer_t *t);
+
+/* reload_try - swap the pending generation in when no job runs, else retry in 10 ms. */
+static void
+reload_try(struct proxy *px)
+{
+    if (!px->pending)
+        return;
+    if (jobs_running(px)) {
+        if (!px->reload_warned && proxy_now_ms(px) - px->reload_since > 30000) {
+            px->reload_warned = 1;
+            log_warn("SIGHUP: new configuration still waiting for worker jobs to pause");
+        }
+        uv_timer_start(&px->reload_timer, reload_timer_cb, 10, 0);
+        return;
+    }
+    struct proxy_conf *old = px->conf, *c = px->pending;
+    px->pending = NULL;
+    conf_install(px, c);
+    if (c->o.reload && c->o.reload->apply)
+        c->o.reload->apply(c->o.reload->ctx, c->hold);
+    proxy_conf_unref(old); /* freed now, or when the last session holding it ends */
+    metrics_inc(M_RELOAD_OK);
+    log_info("SIGHUP: configuration reloaded (%u session(s) open)", px->nsessions);
+}
+
+static void
+reload_timer_cb(uv_timer_t *t)
+{
+    reload_try(t->data);
+}
+
+static void
+reload(struct proxy *px)
+{
+    const struct proxy_reload *r = px->o->reload;
+    struct proxy_opts no;
+    struct proxy_conf *c;
+    struct err e;
+    void *hold = NULL;
+    err_clear(&e);
+    if (!r) {
+        log_warn("SIGHUP: started with command-line options: nothing to reload");
+        return;
+    }
+    if (px->stopping)
+        return;
+    proxy_opts_default(&no);
+    int rc = r->load(r->ctx, &no, &hold, &e);
+    if (rc < 0) {
+        if (hold && r->release)
+            r->release(r->ctx, hold);
+    } else {
+        rc = conf_build(&no, hold, r, &c, &e);
+    }
+    if (rc < 0) {
+        metrics_inc(M_RELOAD_FAILED);
+        log_error("SIGHUP: configuration not reloaded, the running one stays: %s",
+                  e.text[0] ? e.text : "invalid");
+        return;
+    }
+    fixed_changed(px->o, &c->o);
+    conf_free(px->pending); /* an earlier reload still waiting: this one replaces it */
+    px->pending = c;
+    px->reload_since = proxy_now_ms(px);
+    px->reload_warned = 0;
+    reload_try(px);
+}
+
+static void
+sighup_cb(uv_signal_t *h, int signum)
+{
+    reload(h->data);
+}
+
+/* ---- metrics, pidfile, privileges --------------------------------------------------- */
+
+static void
+collect(void *ctx)
+{
+    struct proxy *px = ctx;
+    metrics_set(M_SESSIONS, px->nsessions);
+    metrics_set(M_SESSIONS_TOTAL, (int64_t)px->next_id);
+}
+
+static int
+is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+static int
+metrics_start(struct proxy *px, struct err *e)
+{
+    const struct proxy_opts *o = px->o;
+    struct sockaddr_storage ss[PROXY_MAX_METRICS];
+    const struct sockaddr *sa[PROXY_MAX_METRICS];
+    size_t n = 0;
+    for (size_t i = 0; i < o->nmetrics_listen && i < PROXY_MAX_METRICS; i++, n++) {
+        int rc = proxy_parse_addr(o->metrics_listen[i], &ss[i], e);
+        if (rc < 0)
+            return rc;
+        if (!is_loopback(&ss[i]))
+            log_warn("metrics.listen %s is not a loopback address: anyone who can reach it "
+                     "reads the metrics",
+                     o->metrics_listen[i]);
+        sa[i] = (const struct sockaddr *)&ss[i];
+    }
+    if (n == 0)
+        return 0;
+    int rc = metrics_server_start(px->loop, sa, n, &px->metrics, e);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        log_info("metrics on http://%s/metrics", o->metrics_listen[i]);
+    return 0;
+}
+
+/* drop_privileges - to o->user, after the spool directory was handed to it. */
+static int
+drop_privileges(struct proxy *px, const struct privs_ids *ids, struct err *e)
+{
+    const struct proxy_opts *o = px->o;
+    if (geteuid() != 0) {
+        if (geteuid() != ids->uid)
+            log_warn("user %s: not started as root: running as uid %u", o->user,
+                     (unsigned)geteuid());
+        return 0;
+    }
+    int rc = privs_chown_tree(o->spool_dir, ids, e);
+    if (rc == 0)
+        rc = privs_drop(ids, e);
+    if (rc == 0)
+        log_info("running as user %s (uid %u, gid %u)", o->user, (unsigned)ids->uid,
+                 (unsigned)ids->gid);
+    return rc;
+}
+
 static int
 proxy_setup(struct proxy *px, struct err *e)
 {
     const struct proxy_opts *o = px->o;
-    int rc = check_opts(o, e);
-    if (rc < 0)
+    struct privs_ids ids;
+    int rc, have_user = o->user && *o->user;
+    if ((rc = privs_root_check(geteuid() == 0, o->user, o->allow_root, e)) < 0)
         return rc;
-    if ((rc = proxy_parse_addr(o->downstream, &px->ds_addr, e)) < 0)
+    if (geteuid() == 0 && !have_user)
+        log_warn("running as root (allow_root)");
+    if (have_user && (rc = privs_lookup(o->user, o->group, &ids, e)) < 0)
         return rc;
-    for (size_t i = 0; i < o->nxforward_allow; i++)
-        if ((rc = proxy_parse_cidr(o->xforward_allow[i], &px->xf_allow[px->nxf_allow++], e)) < 0)
-            return rc;
-    if (o->hostname)
-        snprintf(px->hostname, sizeof px->hostname, "%s", o->hostname);
-    else if (gethostname(px->hostname, sizeof px->hostname - 1) != 0 || !px->hostname[0])
-        snprintf(px->hostname, sizeof px->hostname, "localhost");
-    if ((o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV) &&
-        (rc = arc_privkey_load_file(o->seal_key_path, &px->key, e)) < 0)
+    struct proxy_conf *c;
+    if ((rc = conf_build(o, NULL, o->reload, &c, e)) < 0)
         return rc;
-    if (o->dns_zone_path && (rc = dns_zone_load(o->dns_zone_path, &px->zone, e)) < 0)
-        return rc;
+    conf_install(px, c);
+    o = px->o;
     if (o->mode != PROXY_MODE_PASS && !o->dns_zone_path)
         log_warn("no zone file: keys come from the blocking system resolver on worker threads "
                  "(the non-blocking resolver is issue 4)");
@@ -207,11 +482,21 @@ proxy_setup(struct proxy *px, struct err *e)
     for (size_t i = 0; i < o->nlisten; i++)
         if ((rc = listen_on(px, o->listen[i], e)) < 0)
             return rc;
+    if ((rc = metrics_start(px, e)) < 0)
+        return rc;
+    if (o->pidfile && *o->pidfile && (rc = pidfile_open(o->pidfile, &px->pidfile, e)) < 0)
+        return rc;
+    if (have_user && (rc = drop_privileges(px, &ids, e)) < 0)
+        return rc;
     uv_signal_init(px->loop, &px->sigterm);
     uv_signal_init(px->loop, &px->sigint);
-    px->sigterm.data = px->sigint.data = px;
+    uv_signal_init(px->loop, &px->sighup);
+    uv_timer_init(px->loop, &px->reload_timer);
+    px->sigterm.data = px->sigint.data = px->sighup.data = px->reload_timer.data = px;
     uv_signal_start(&px->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&px->sigint, signal_cb, SIGINT);
+    uv_signal_start(&px->sighup, sighup_cb, SIGHUP);
+    metrics_add_collector(collect, px);
     return 0;
 }
 
@@ -234,21 +519,28 @@ proxy_run(const struct proxy_opts *o, struct err *e)
     int rc = proxy_setup(px, e);
     if (rc == 0) {
         log_info("arcproxy ready: mode %s, downstream %s, spool %s",
-                 o->mode == PROXY_MODE_PASS ? "pass"
-                 : o->mode == PROXY_MODE_V  ? "v"
-                 : o->mode == PROXY_MODE_S  ? "s"
-                                            : "sv",
-                 o->downstream, o->spool_dir);
+                 px->o->mode == PROXY_MODE_PASS ? "pass"
+                 : px->o->mode == PROXY_MODE_V  ? "v"
+                 : px->o->mode == PROXY_MODE_S  ? "s"
+                                                : "sv",
+                 px->o->downstream, px->o->spool_dir);
         uv_run(&loop, UV_RUN_DEFAULT);
         log_info("stopped");
     }
+    metrics_remove_collector(collect, px);
+    metrics_server_close(px->metrics);
     uv_walk(&loop, walk_close_cb, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)
         log_warn("loop closed with live handles");
+    struct err pe;
+    err_clear(&pe);
+    px->pidfile = pidfile_close(px->pidfile, 1, &pe);
+    if (pe.code)
+        log_warn("%s", pe.text);
     spool_close(px->spool);
-    dns_zone_free(px->zone);
-    arc_privkey_free(px->key);
+    conf_free(px->pending);
+    proxy_conf_unref(px->conf);
     free(px);
     return rc;
 }

@@ -16,6 +16,11 @@
  *            temperror -> 451 4.7.0 (or pass unsealed, on_temperror; untested: a zone
  *            file cannot produce a temperror); unparseable messages passed on unsealed;
  *            one summary log line per message.
+ *   DONE     operations: metrics port (/metrics, /health), session gauge and total,
+ *            pidfile, switch to user after binding, root refused without user unless
+ *            allow_root, SIGHUP reload (see below).
+ *   NOT YET  per-message metrics (messages, seals, verdicts, downstream failures,
+ *            latency) are counted by nobody yet: session.c/downstream.c must call them.
  *   NOT YET  stage 3: queue mode (250 after spool_commit, queue runner with backoff, DSN).
  *   NOT YET  non-blocking DNS (issue 4): without --dns-zone, keys are looked up with the
  *            blocking system resolver on the worker thread.
@@ -27,6 +32,17 @@
  *   proxy_parse_mode(s, &m)        "pass" "v" "s" "sv" -> enum proxy_mode
  *   proxy_run(o, e)                open spool and keys, listen, run the loop until SIGTERM or
  *                                  SIGINT and the drain; 0 on a clean stop
+ *
+ * Operations (proxy.c): start-up order is keys and zone, spool (recovered), listeners,
+ * metrics port, pidfile, then the switch to o->user (the spool directory is chowned to
+ * it first); as root without o->user, start fails unless o->allow_root. SIGHUP: o->reload
+ * loads new options; they are checked as at start (key and zone loaded) and, if good,
+ * put in force for what comes next; a bad one is logged and the old one stays. The swap
+ * waits for a moment when no worker job runs (jobs read the options and the key), so
+ * workers never see two generations; sessions open at the reload keep running and use
+ * the new options from then on (see the NOTE in proxy.c for what session.c must add so
+ * that a session keeps the generation it started with). The listeners, spool, metrics
+ * port, pidfile and user are not reloaded (a warning says so when they changed).
  *
  * Ownership: o and its strings are borrowed for the duration of proxy_run.
  * Errors: proxy_run returns -ARC_E* with e filled for start-up failures (bad address,
@@ -62,6 +78,21 @@ enum proxy_on_temperror {
     PROXY_TEMPERROR_PASS,     /* pass the message on unsealed, A-R says temperror */
 };
 
+struct proxy_opts;
+
+/* proxy_reload - how SIGHUP gets new options (main.c re-reads the config file). load fills
+ * o (already holding proxy_opts_default) and sets *hold to whatever owns o's strings;
+ * apply runs once the new options are in force (logging); release frees a hold, also
+ * when the new options were refused. All three run on the loop thread. */
+struct proxy_reload {
+    int (*load)(void *ctx, struct proxy_opts *o, void **hold, struct err *e);
+    void (*apply)(void *ctx, void *hold);
+    void (*release)(void *ctx, void *hold);
+    void *ctx;
+};
+
+#define PROXY_MAX_METRICS 4
+
 struct proxy_opts {
     const char *listen[PROXY_MAX_LISTEN]; /* "127.0.0.1:10025", "[::1]:10025" */
     size_t nlisten;                       /* default 1: 127.0.0.1:10025 */
@@ -86,6 +117,13 @@ struct proxy_opts {
     const char *spool_dir;                       /* default "/var/spool/arcproxy" */
     const char *xforward_allow[PROXY_MAX_CIDRS]; /* CIDRs; default 127.0.0.0/8 ::1/128 */
     size_t nxforward_allow;
+    /* operations (docs/operations.md); none of these change at a reload */
+    const char *metrics_listen[PROXY_MAX_METRICS]; /* HTTP /metrics, /health; none: off */
+    size_t nmetrics_listen;
+    const char *pidfile;               /* NULL: none */
+    const char *user, *group;          /* switch after binding; NULL: stay */
+    int allow_root;                    /* run as root without user */
+    const struct proxy_reload *reload; /* SIGHUP; NULL: SIGHUP is logged and ignored */
 };
 
 void proxy_opts_default(struct proxy_opts *o);

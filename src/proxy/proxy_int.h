@@ -40,9 +40,34 @@ struct cidr {
     unsigned bits;
 };
 
+/* proxy_conf - one generation of options with what was loaded from them (proxy.c). The
+ * proxy's o/key/zone/ds_addr/xf_allow/hostname are the current generation's. */
+struct proxy_conf {
+    unsigned refs; /* the proxy's (while current) + one per holder; loop thread only */
+    struct proxy_opts o;
+    void *hold; /* owns o's strings (reload); NULL: the caller of proxy_run does */
+    struct arc_privkey *key;
+    struct dns_zone *zone;
+    struct sockaddr_storage ds_addr;
+    struct cidr xf_allow[PROXY_MAX_CIDRS];
+    size_t nxf_allow;
+    char hostname[256];
+};
+
+struct metrics_server;
+struct pidfile;
+
 struct proxy {
     uv_loop_t *loop;
     const struct proxy_opts *o;
+    /* operations (proxy.c) */
+    struct proxy_conf *conf, *pending; /* current; built by SIGHUP, waiting to be swapped in */
+    uv_signal_t sighup;
+    uv_timer_t reload_timer;
+    uint64_t reload_since; /* when pending was built */
+    int reload_warned;
+    struct metrics_server *metrics;
+    struct pidfile *pidfile;
     uv_tcp_t listeners[PROXY_MAX_LISTEN];
     size_t nlisten;
     uv_signal_t sigterm, sigint;
@@ -170,6 +195,12 @@ struct sess {
     size_t jq_bytes;
     struct sess_wk wk;
 };
+
+/* proxy.c: generations. proxy_conf_ref - the current generation, referenced (a session
+ * takes one at accept and reads s->conf->o / key / zone); proxy_conf_unref - drop it
+ * (freed with the last reference once it is no longer current). Loop thread only. */
+struct proxy_conf *proxy_conf_ref(struct proxy *px);
+void proxy_conf_unref(struct proxy_conf *c);
 
 /* session.c */
 void sess_accept(struct proxy *px, uv_stream_t *server);

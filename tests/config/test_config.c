@@ -529,9 +529,9 @@ unknown_key_names_file_line_column(void)
 static void
 unknown_section_is_an_error(void)
 {
-    expect_errors("limts:\n  max_rcpts: 10\nmetrics:\n  listen: yes\n",
+    expect_errors("limts:\n  max_rcpts: 10\ntelemetry:\n  listen: yes\n",
                   "t.yaml:1:1: limts: unknown section (did you mean limits?)\n"
-                  "t.yaml:3:1: metrics: unknown section\n");
+                  "t.yaml:3:1: telemetry: unknown section\n");
 }
 
 static void
@@ -794,6 +794,10 @@ shipped_config_lists_every_key_with_its_default(void)
     ASSERT_EQ_STR(cfg->spool_dir, "build/spool");
     free(cfg->spool_dir);
     cfg->spool_dir = strdup("/var/spool/arcproxy");
+    /* and user (nobody: the quick start runs as root and must not stay root) */
+    ASSERT_EQ_STR(cfg->user, "nobody");
+    free(cfg->user);
+    cfg->user = strdup("");
     config_default(&def);
     char *want = dump(def), *got = dump(cfg);
     ASSERT_EQ_STR(got, want);

@@ -59,7 +59,8 @@ class Proxy:
             path = os.path.join(WORK, "arcproxy-%d.yaml" % self.port)
             with open(path, "w") as f:
                 f.write('listen: ["127.0.0.1:%d"]\ndownstream:\n  address: "127.0.0.1:%d"\n'
-                        'spool_dir: "%s"\nhostname: proxy.test\n' % (self.port, sink_port, self.spool))
+                        'spool_dir: "%s"\nhostname: proxy.test\nallow_root: true\n'
+                        % (self.port, sink_port, self.spool))
                 f.write(config)
             args = [BIN, "-c", path]
         self.logf = open(self.log, "wb")
