@@ -42,7 +42,12 @@ missing=""
 for lib in $(ldd "$bin" | awk '$2 == "=>" { print $3 }'); do
     pkg=$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -n 1 | cut -d: -f1)
     [ -z "$pkg" ] && pkg=$(dpkg -S "$lib" 2>/dev/null | head -n 1 | cut -d: -f1)
-    case $pkg in libc6 | libc6-dev | "") continue ;; esac # in every Debian image
+    case $pkg in
+    # in every Debian image (libc6; libgcc-s1 and libstdc++6 come with apt)
+    libc6 | libc6-dev | libgcc-s1 | libstdc++6 | "") continue ;;
+    # sanitizer runtimes of an ASan/UBSan/TSan build: not in a release image
+    libasan* | libubsan* | libtsan* | liblsan*) continue ;;
+    esac
     [[ " $run_pkgs " == *" $pkg "* ]] || missing="$missing $lib($pkg)"
 done
 [ -z "$missing" ]
