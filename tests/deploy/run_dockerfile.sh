@@ -11,10 +11,10 @@ set -u
 bin=$(readlink -f "${1:?usage: run_dockerfile.sh path/to/arcproxy}")
 root=$(cd "$(dirname "$0")/../.." && pwd)
 df=$root/deploy/Dockerfile
-command -v ldd >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1 || {
+if ! command -v ldd >/dev/null 2>&1 || ! command -v dpkg >/dev/null 2>&1; then
     echo "no ldd/dpkg: skipped"
     exit 77
-}
+fi
 pass=0
 fail=0
 check() {

@@ -27,8 +27,9 @@ skip() {
     exit 77
 }
 [ "$(id -u)" -eq 0 ] || skip "not root: the private Exim daemon is started as root"
-command -v dpkg >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 ||
+if ! command -v dpkg >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
     skip "no dpkg/apt-get (not Debian)"
+fi
 
 cache=$(dirname "$bin")/exim-debs
 mkdir -p "$cache" || exit 1
