@@ -36,6 +36,12 @@ pkgs=(
     libpsl-dev
     openssl ca-certificates
     python3 python3-dkim python3-authres
+    # libidn12: a library Debian's exim4 binary links to; tests/exim runs that binary
+    # unpacked privately (exim4-daemon-light itself conflicts with postfix, never installed)
+    libidn12
+    # systemd: systemd-analyze, systemd-sysusers, systemd-tmpfiles check deploy/arcproxy.service
+    # offline (tests/deploy); nothing is started
+    systemd
 )
 # postfix: the end-to-end test behind a real Postfix (tests/postfix) runs its own instance
 # from a private config directory; the package is installed with debconf's "No

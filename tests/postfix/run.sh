@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# tests/postfix/run.sh ARCPROXY - arcproxy behind a real Postfix (test_postfix.py): Postfix
-# from a private config and queue directory (postfix -c DIR) on free loopback ports, wired
-# with deploy/postfix-master.cf.snippet, relaying to tests/smtp/harness/sink.py. Never
+# tests/postfix/run.sh ARCPROXY [DRIVER] - arcproxy behind a real Postfix: DRIVER is
+# test_postfix.py (the default: after-queue, deploy/postfix-master.cf.snippet) or
+# test_postfix_bq.py (before-queue, deploy/postfix-before-queue.snippet). Postfix runs
+# from a private config and queue directory (postfix -c DIR) on free loopback ports,
+# relaying to tests/smtp/harness/sink.py. Never
 # touches a system MTA or port 25. Exit 77 (skipped) without postfix or without root
 # (Postfix's master must be started by root); 0 only if every check passed.
 set -u
-bin=$(readlink -f "${1:?usage: run.sh path/to/arcproxy}")
+bin=$(readlink -f "${1:?usage: run.sh path/to/arcproxy [test_postfix.py|test_postfix_bq.py]}")
 here=$(cd "$(dirname "$0")" && pwd)
+driver=${2:-test_postfix.py}
+[ -f "$here/$driver" ] || { echo "no $here/$driver"; exit 2; }
 PATH=$PATH:/usr/sbin:/sbin
 # In CI (CI=true) scripts/install-deps.sh installs Postfix, so a skip there would hide a
 # missing install step: it is a failure instead.
@@ -49,7 +53,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
-timeout 150 /usr/bin/python3 "$here/test_postfix.py" "$bin" "$work"
+timeout 150 /usr/bin/python3 "$here/$driver" "$bin" "$work"
 rc=$?
 [ $rc -eq 124 ] && echo "FAILED  timed out after 150 s"
 exit $rc

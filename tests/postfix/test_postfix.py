@@ -1,433 +1,149 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""test_postfix.py ARCPROXY WORKDIR - arcproxy behind a real Postfix, end to end on loopback.
+"""test_postfix.py ARCPROXY WORKDIR - arcproxy behind a real Postfix (after-queue), end to end.
 
     client (bound to 127.0.0.2) -> Postfix smtpd :SUB -> content_filter scan:[127.0.0.1]:FILTER
-      -> arcproxy (mode sv) -> Postfix return smtpd 127.0.0.1:RET -> relayhost [127.0.0.1]:SINK
-      -> tests/smtp/harness/sink.py
+      -> arcproxy (mode sv, -c generated config) -> Postfix return smtpd 127.0.0.1:RET
+      -> relayhost [127.0.0.1]:SINK -> tests/smtp/harness/sink.py
 
 Postfix runs from a private config and queue directory under WORKDIR (postfix -c DIR), with
 the transports of deploy/postfix-master.cf.snippet (only the ports substituted). run.sh owns
-WORKDIR and stops Postfix again if this script dies; this script stops it too. Every wait is
-bounded; only processes started here are signalled, by PID. Prints one line per check and
-"N passed, N failed"; exit 1 on any failure. Needs root (Postfix's master) and postfix.
+WORKDIR and stops Postfix again if this script dies; this script stops it too.
+
+Checks: N messages arrive sealed (i=1, XFORWARD's client address in the AAR), verifying
+with dkimpy and `arcproxy verify`, byte-exact, once each; then a message that arcproxy
+tempfails (its downstream unreachable) stays in Postfix's queue (postqueue -p) and is
+delivered, sealed, after arcproxy recovers and `postqueue -f`. Every wait is bounded; only
+processes started here are signalled, by PID. Needs root (Postfix's master) and postfix.
 """
 
 import os
 import re
-import signal
-import smtplib
-import socket
-import subprocess
 import sys
 import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(HERE, "..", "smtp", "harness"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "smtp", "harness"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "deploy"))
 
 from sink import Sink  # noqa: E402
+from mta_e2e import (CLIENT_IP, E2E, free_ports, message, message_id, submit,  # noqa: E402
+                     tail, wait_listen, wait_until)
+from pfcommon import Postfix, read_snippet  # noqa: E402
 
-BIN = os.path.abspath(sys.argv[1])
+BIN = sys.argv[1]
 WORK = os.path.abspath(sys.argv[2])
-CONF = os.path.join(WORK, "conf")
-QUEUE = os.path.join(WORK, "queue")
-DATA = os.path.join(WORK, "data")
 SNIPPET = os.path.join(ROOT, "deploy", "postfix-master.cf.snippet")
 N = 5
-CLIENT_IP = "127.0.0.2"
-SEAL_DOMAIN = "arc.e2e.test"
-SELECTOR = "pf1"
-AUTHSERV = "mx.e2e.test"
 
-RESULTS = []
+t = E2E(BIN, WORK)
+pf = Postfix(WORK)
 
-
-def check(name, cond, detail=""):
-    RESULTS.append(bool(cond))
-    if cond:
-        print("ok      %s" % name, flush=True)
-    else:
-        print("FAILED  %s%s" % (name, (": " + detail) if detail else ""), flush=True)
-    return bool(cond)
-
-
-def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
-
-
-def wait_listen(port, timeout, proc=None):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc is not None and proc.poll() is not None:
-            return False
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def tail(path, n=40):
-    try:
-        with open(path, "rb") as f:
-            return b"\n".join(f.read().splitlines()[-n:]).decode("utf-8", "replace")
-    except OSError as e:
-        return str(e)
-
-
-# ---- the Postfix configuration -------------------------------------------------------------
-
-def snippet(filter_port, return_port):
-    """(main.cf settings, master.cf services) from deploy/postfix-master.cf.snippet, with
-    the ports 10025/10026 replaced."""
-    with open(SNIPPET) as f:
-        text = f.read()
-    main, services, in_main = [], [], False
-    for line in text.splitlines():
-        if line.startswith("#"):
-            if line.strip() == "# main.cf:":
-                in_main = True
-            elif in_main:
-                m = re.match(r"^#\s+([a-z_]+\s*=.*)$", line)
-                if m:
-                    main.append(m.group(1))
-                else:
-                    in_main = False
-            continue
-        if line.strip():
-            services.append(line)
-    sub = lambda s: s.replace(":10025", ":%d" % filter_port).replace(":10026", ":%d" % return_port)
-    main = [sub(x) for x in main]
-    services = [sub(x) for x in services]
-    assert any(x.startswith("content_filter") for x in main), "no content_filter in the snippet"
-    assert any(x.startswith("scan ") for x in services), "no scan transport in the snippet"
-    assert any(("127.0.0.1:%d " % return_port) in x for x in services), "no return smtpd"
-    return main, services
-
-
-MASTER_BASE = """\
-# generated by tests/postfix/test_postfix.py; nothing chrooted
-127.0.0.1:{sub} inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
-
-
-def write_postfix_config(sub, filter_port, return_port, sink_port):
-    main_extra, services = snippet(filter_port, return_port)
-    for d in (CONF, QUEUE, DATA):
-        os.makedirs(d, exist_ok=True)
-    os.chmod(WORK, 0o755)  # Postfix's daemons (user postfix) must reach the queue
-    import pwd
-    pw = pwd.getpwnam("postfix")
-    os.chown(DATA, pw.pw_uid, pw.pw_gid)
-    os.chmod(DATA, 0o700)
-    main = """\
-# generated by tests/postfix/test_postfix.py
-compatibility_level = 3.6
-queue_directory = {queue}
-data_directory = {data}
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = postfix.e2e.test
-mydomain = e2e.test
-myorigin = $myhostname
-mydestination =
-local_recipient_maps =
-local_transport = error:local delivery disabled in this test
-alias_maps =
-alias_database =
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
-smtpd_recipient_restrictions = permit_mynetworks, reject
-relayhost = [127.0.0.1]:{sink}
-smtp_tls_security_level = none
-smtpd_tls_security_level = none
-smtp_host_lookup = native
-smtp_dns_support_level = disabled
-biff = no
-append_dot_mydomain = no
-maillog_file = {work}/maillog
-maillog_file_prefixes = {work}
-queue_run_delay = 5s
-minimal_backoff_time = 5s
-maximal_backoff_time = 10s
-# the filter wiring, from deploy/postfix-master.cf.snippet:
-""".format(queue=QUEUE, data=DATA, sink=sink_port, work=WORK)
-    main += "\n".join(main_extra) + "\n"
-    with open(os.path.join(CONF, "main.cf"), "w") as f:
-        f.write(main)
-    with open(os.path.join(CONF, "master.cf"), "w") as f:
-        f.write(MASTER_BASE.format(sub=sub))
-        f.write("# from deploy/postfix-master.cf.snippet (ports substituted):\n")
-        f.write("\n".join(services) + "\n")
-
-
-def postfix(*args, timeout=60):
-    return subprocess.run(["postfix", "-c", CONF] + list(args), capture_output=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def master_pid():
-    try:
-        with open(os.path.join(QUEUE, "pid", "master.pid")) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def stop_postfix():
-    pid = master_pid()
-    try:
-        postfix("stop", timeout=30)
-    except subprocess.TimeoutExpired:
-        pass
-    if pid:
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            try:
-                os.kill(pid, 0)
-            except OSError:
-                return
-            time.sleep(0.1)
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-
-# ---- the oracles -----------------------------------------------------------------------------
-
-def zone_records(zone_text):
-    """name (bytes, with trailing dot) -> TXT value (bytes) from arcproxy keygen's output."""
-    out = {}
-    for m in re.finditer(r'(\S+)\s+IN\s+TXT\s+\(([^)]*)\)', zone_text):
-        out[m.group(1).lower().encode()] = "".join(re.findall(r'"([^"]*)"', m.group(2))).encode()
-    return out
-
-
-def dkimpy_verify(zone_path, data):
-    code = r"""
-import re, sys, dkim
-recs = {}
-text = open(sys.argv[1]).read()
-for m in re.finditer(r'(\S+)\s+IN\s+TXT\s+\(([^)]*)\)', text):
-    recs[m.group(1).lower().encode()] = "".join(re.findall(r'"([^"]*)"', m.group(2))).encode()
-def dnsfunc(name, timeout=5):
-    if isinstance(name, str):
-        name = name.encode()
-    name = name.lower()
-    if not name.endswith(b"."):
-        name += b"."
-    return recs.get(name)
-cv, results, reason = dkim.arc_verify(sys.stdin.buffer.read(), dnsfunc=dnsfunc)
-print(cv.decode() if isinstance(cv, bytes) else cv, reason)
-"""
-    r = subprocess.run(["/usr/bin/python3", "-c", code, zone_path], input=data,
-                       capture_output=True, timeout=60)
-    return r.returncode, r.stdout.decode("utf-8", "replace").strip(), r.stderr.decode()[-500:]
-
-
-def arcproxy_verify(zone_path, data):
-    r = subprocess.run([BIN, "verify", "--dns-zone", zone_path], input=data,
-                       capture_output=True, timeout=60)
-    return r.returncode, r.stdout.decode("utf-8", "replace").splitlines()
-
-
-def header_fields(data):
-    head = data.split(b"\r\n\r\n", 1)[0]
-    fields = []
-    for line in head.split(b"\r\n"):
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += b"\r\n" + line
-        else:
-            fields.append(line)
-    return fields
-
-
-def instance_one(fields):
-    """True if the one ARC-Seal has the tag i=1 (tags in any order)."""
-    seals = [f for f in fields if f.lower().startswith(b"arc-seal:")]
-    if len(seals) != 1:
-        return False
-    tags = re.sub(rb"\s+", b"", seals[0].split(b":", 1)[1]).split(b";")
-    return b"i=1" in tags
-
-
-# ---- the test ---------------------------------------------------------------------------------
 
 def main():
-    sub, filter_port, return_port = free_ports(3)
-    procs = []
+    sub, filter_port, return_port, dead_port = free_ports(4)
     sink = Sink(hostname="sink.e2e.test")
     sink.start()
+    px = None
     px_log = os.path.join(WORK, "arcproxy.log")
     try:
-        # key and zone, made now
-        kdir = os.path.join(WORK, "keys")
-        os.makedirs(kdir)
-        kg = subprocess.run([BIN, "keygen", "-d", SEAL_DOMAIN, "-s", SELECTOR, "--out", kdir],
-                            capture_output=True, timeout=60)
-        if not check("arcproxy keygen", kg.returncode == 0 and b"IN TXT" in kg.stdout,
-                     kg.stderr.decode()):
+        if not t.make_key():
             return
-        zone = os.path.join(WORK, "zone")
-        with open(zone, "wb") as f:
-            f.write(kg.stdout)
-        key = os.path.join(kdir, SELECTOR + ".private")
-
-        # arcproxy on the filter port, re-injecting to Postfix's return smtpd
-        logf = open(px_log, "wb")
-        px = subprocess.Popen([BIN, "--listen", "127.0.0.1:%d" % filter_port, "--downstream",
-                               "127.0.0.1:%d" % return_port, "--spool-dir",
-                               os.path.join(WORK, "spool"), "--hostname", "arcproxy.e2e.test",
-                               "--mode", "sv", "--authserv-id", AUTHSERV, "--seal-domain",
-                               SEAL_DOMAIN, "--seal-selector", SELECTOR, "--seal-key", key,
-                               "--dns-zone", zone], stdout=logf, stderr=subprocess.STDOUT)
-        procs.append(px)
-        if not check("arcproxy listens on 127.0.0.1:%d" % filter_port,
-                     wait_listen(filter_port, 15, px), tail(px_log)):
+        px = t.start_arcproxy(filter_port, return_port)
+        if px is None:
             return
 
-        # Postfix, private config and queue
-        write_postfix_config(sub, filter_port, return_port, sink.port)
-        r = postfix("check")
-        check("postfix check", r.returncode == 0, (r.stdout + r.stderr).decode()[-1500:])
-        r = postfix("start")
+        main_extra, services = read_snippet(SNIPPET, {10025: filter_port, 10026: return_port},
+                                            sub)
+        t.check("snippet: content_filter in main.cf, scan transport, return smtpd",
+                any(x.startswith("content_filter") for x in main_extra)
+                and any(x.startswith("scan ") for x in services)
+                and any(("127.0.0.1:%d " % return_port) in x for x in services),
+                repr((main_extra, services)))
+        pf.write_config(sub, main_extra, services, sink.port)
+        r = pf.run("check")
+        t.check("postfix check", r.returncode == 0, (r.stdout + r.stderr).decode()[-1500:])
+        r = pf.run("start")
         ok = r.returncode == 0 and wait_listen(sub, 20) and wait_listen(return_port, 20)
-        if not check("postfix -c %s start (submission :%d, return :%d, sink :%d)"
-                     % (CONF, sub, return_port, sink.port), ok,
-                     (r.stdout + r.stderr).decode()[-1500:] + tail(os.path.join(WORK, "maillog"))):
+        if not t.check("postfix -c %s start (submission :%d, return :%d, sink :%d)"
+                       % (pf.conf, sub, return_port, sink.port), ok,
+                       (r.stdout + r.stderr).decode()[-1500:] + tail(pf.maillog)):
             return
 
-        # submit N messages from 127.0.0.2
-        sent = {}
+        # 1. N messages from 127.0.0.2 through Postfix and arcproxy
+        sent = dict(message(i, "e2e") for i in range(N))
         t0 = time.monotonic()
-        try:
-            with smtplib.SMTP("127.0.0.1", sub, source_address=(CLIENT_IP, 0),
-                              local_hostname="client.e2e.test", timeout=30) as c:
-                c.ehlo()
-                for i in range(N):
-                    mid = "<e2e-%d-%d@client.e2e.test>" % (os.getpid(), i)
-                    body = ("From: Alice <alice@client.e2e.test>\r\nTo: bob@far.e2e.test\r\n"
-                            "Subject: postfix e2e %d\r\nMessage-ID: %s\r\n"
-                            "Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n"
-                            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                            "Content-Transfer-Encoding: 8bit\r\n\r\n"
-                            "Hello %d.\r\n8-bit: gr\u00fc\u00dfe\r\n.leading dot\r\n"
-                            % (i, mid, i)).encode("utf-8")
-                    c.sendmail("alice@client.e2e.test", ["bob%d@far.e2e.test" % i], body,
-                               mail_options=["BODY=8BITMIME"])
-                    sent[mid] = body
-                c.quit()
-            check("submitted %d messages to Postfix from %s" % (N, CLIENT_IP), len(sent) == N)
-        except (OSError, smtplib.SMTPException) as e:
-            check("submitted %d messages to Postfix from %s" % (N, CLIENT_IP), False, repr(e))
+        e = submit(sub, list(sent.items()))
+        t.check("submitted %d messages to Postfix from %s" % (N, CLIENT_IP), e is None, repr(e))
+        if e is not None:
             return
-
         got_all = sink.wait_for(N, timeout=60)
         msgs = sink.messages()
-        if not check("sink received %d messages (%.1fs)" % (len(msgs), time.monotonic() - t0),
-                     got_all and len(msgs) == N,
-                     tail(os.path.join(WORK, "maillog")) + "\n--- arcproxy:\n" + tail(px_log)):
+        if not t.check("sink received %d messages (%.1fs)" % (len(msgs), time.monotonic() - t0),
+                       got_all and len(msgs) == N,
+                       tail(pf.maillog) + "\n--- arcproxy:\n" + tail(px_log)):
             if not msgs:
                 return
+        # above the original: the return smtpd's Received, arcproxy's fields, the
+        # submission smtpd's Received
+        seen = [t.check_sealed(rec, sent, CLIENT_IP) for rec in msgs]
+        t.check("every submitted message arrived once",
+                sorted(seen) == sorted(sent) and len(msgs) == N, repr(seen))
+        t.check("Postfix queue empty", not pf.queue_files(), repr(pf.queue_files()))
+        log = pf.log()
+        t.check("Postfix logged no loop/filter errors",
+                not re.search(r"loops back|status=deferred|status=bounced|fatal:|panic:", log),
+                "\n".join(x for x in log.splitlines()
+                          if re.search(r"deferred|bounced|fatal|panic|loops", x))[-1500:])
 
-        seen = set()
-        for rec in msgs:
-            data = rec["data"]
-            m = re.search(rb"(?im)^Message-ID:\s*(<[^>]+>)", data)
-            mid = m.group(1).decode() if m else "?"
-            seen.add(mid)
-            fields = header_fields(data)
-            names = [f.split(b":", 1)[0].lower() for f in fields]
-            # above the original message's fields only Postfix's Received and what arcproxy added
-            try:
-                first_orig = names.index(b"from")
-            except ValueError:
-                first_orig = len(names)
-            # expected: Postfix's return smtpd's Received, then what arcproxy added (A-R and
-            # the ARC set, nothing else), then the submission smtpd's Received, then the original
-            arc_names = {b"arc-seal", b"arc-message-signature", b"arc-authentication-results"}
-            top = names[:first_orig]
-            added = top[1:-1]
-            seal_top = (len(top) >= 5 and top[0] == b"received" and top[-1] == b"received"
-                        and arc_names <= set(added)
-                        and set(added) <= arc_names | {b"authentication-results"}
-                        and sum(1 for n in names if n in arc_names) == 3)
-            check("%s: ARC set i=1 on top (%s)" % (mid, ",".join(n.decode() for n in top)),
-                  seal_top and instance_one(fields),
-                  repr(data[:700]))
-            aar = [f for f in fields if f.lower().startswith(b"arc-authentication-results:")]
-            aar = aar[0].decode("utf-8", "replace") if aar else ""
-            check("%s: AAR smtp.remote-ip=%s, arc=none" % (mid, CLIENT_IP),
-                  ("smtp.remote-ip=%s" % CLIENT_IP) in aar and "arc=none" in aar
-                  and AUTHSERV in aar, aar)
-            rc, out, err = dkimpy_verify(zone, data)
-            check("%s: dkimpy arc_verify pass" % mid, rc == 0 and out.split()[:1] == ["pass"],
-                  "%s %s" % (out, err))
-            rc, out = arcproxy_verify(zone, data)
-            check("%s: arcproxy verify arc=pass" % mid, rc == 0 and out[:1] == ["arc=pass"],
-                  repr(out))
-            body = sent.get(mid)
-            check("%s: original message kept (body and header fields byte-exact)" % mid,
-                  body is not None and data.endswith(body), repr(data[-200:]))
-        check("every submitted message arrived once", seen == set(sent) and len(msgs) == N,
-              "%r" % sorted(seen ^ set(sent)))
-        deferred = []
-        for sub_dir in ("deferred", "active", "incoming", "hold"):
-            for dp, _, fs in os.walk(os.path.join(QUEUE, sub_dir)):
-                deferred += [os.path.join(dp, x) for x in fs]
-        check("Postfix queue empty", not deferred, repr(deferred))
-        log = tail(os.path.join(WORK, "maillog"), 100000)
-        check("Postfix logged no loop/filter errors",
-              not re.search(r"loops back|status=deferred|status=bounced|fatal:|panic:", log),
-              "\n".join(l for l in log.splitlines()
-                        if re.search(r"deferred|bounced|fatal|panic|loops", l))[-1500:])
-        check("sink saw no protocol errors", sink.errors() == [], repr(sink.errors())[:500])
+        # 2. arcproxy tempfails (its downstream is unreachable): Postfix keeps the message
+        t.stop_arcproxy(px)
+        px = t.start_arcproxy(filter_port, dead_port, "arcproxy-deadds")
+        if px is None:
+            return
+        mid, body = message(10, "e2e-tempfail")
+        held = {mid: body}
+        e = submit(sub, [(mid, body)])
+        t.check("Postfix accepted a message while arcproxy's downstream is down", e is None,
+                repr(e))
+        qid = wait_until(lambda: pf.queue_id_of(mid), 20)
+        defer = (wait_until(lambda: re.search(r"%s: to=.*relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d"
+                                              r".*status=deferred \(host .* said: 4\d\d"
+                                              % (qid, filter_port), pf.log()), 60)
+                 if qid else None)
+        t.check("Postfix deferred it after arcproxy's 4xx (%s)" % qid, defer is not None,
+                "\n".join(x for x in pf.log().splitlines() if qid and qid in x)[-1500:])
+        r = pf.postqueue("-p")
+        t.check("postqueue -p lists it", r.returncode == 0 and qid and qid.encode() in r.stdout,
+                (r.stdout + r.stderr).decode()[-800:])
+        time.sleep(1)
+        t.check("nothing reached the sink meanwhile", len(sink.messages()) == N,
+                repr([message_id(x["data"]) for x in sink.messages()]))
+
+        # 3. arcproxy recovers; postqueue -f delivers it, sealed
+        t.stop_arcproxy(px)
+        px = t.start_arcproxy(filter_port, return_port, "arcproxy-back")
+        if px is None:
+            return
+        r = pf.postqueue("-f")
+        t.check("postqueue -f", r.returncode == 0, (r.stdout + r.stderr).decode()[-800:])
+        got = sink.wait_for(N + 1, timeout=60)
+        msgs = sink.messages()
+        t.check("sink received the held message", got and len(msgs) == N + 1, tail(pf.maillog))
+        late = [t.check_sealed(rec, held, CLIENT_IP) for rec in msgs[N:]]
+        t.check("the held message arrived once", late == [mid], repr(late))
+        q = wait_until(lambda: not pf.queue_files(), 30)
+        t.check("Postfix queue empty again", q, repr(pf.queue_files()))
+        t.check("Postfix bounced nothing", "status=bounced" not in pf.log(),
+                "\n".join(x for x in pf.log().splitlines() if "bounced" in x)[-1000:])
+        t.check("sink saw no protocol errors", sink.errors() == [], repr(sink.errors())[:500])
     finally:
-        stop_postfix()
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(5)
-        if procs:
-            check("arcproxy exited 0 on SIGTERM", procs[0].returncode == 0, tail(px_log))
+        pf.stop()
+        if px is not None:
+            t.check("arcproxy exited 0 on SIGTERM", t.stop_arcproxy(px) == 0,
+                    tail(os.path.join(WORK, "arcproxy-back.log")))
         sink.stop()
 
 
@@ -435,10 +151,7 @@ if __name__ == "__main__":
     try:
         main()
     except Exception:  # noqa: BLE001
-        RESULTS.append(False)
+        t.results.append(False)
         print("FAILED  unexpected error: %s" % traceback.format_exc()[-3000:], flush=True)
-        stop_postfix()
-    passed = sum(RESULTS)
-    failed = len(RESULTS) - passed
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed or not passed else 0)
+        pf.stop()
+    sys.exit(t.finish())
