@@ -8,7 +8,8 @@
  *   dsn_xtext_decode     RFC 3461 §4 xtext
  *
  * How: every input string goes through clean() before it is written (control bytes
- * collapse to a space, 8-bit bytes to '?' unless the DSN is "global"), and every field
+ * collapse to a space, 8-bit bytes to '?' unless the DSN is "global" and they are
+ * well-formed UTF-8), and every field
  * value through put_field() (folded at spaces, hard-split past WORD_MAX), so neither
  * the size of a value nor its bytes can shape the message.
  */
@@ -64,8 +65,45 @@ dsn_xtext_decode(const char *s, struct buf *out)
     return 0;
 }
 
+/* utf8_valid - well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
+static int
+utf8_valid(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        size_t len;
+        unsigned min;
+        unsigned v;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            len = 2, min = 0x80, v = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3, min = 0x800, v = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            len = 4, min = 0x10000, v = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (i + len > n)
+            return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return 0;
+            v = (v << 6) | (p[i + k] & 0x3f);
+        }
+        if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
 /* clean - s as one line of data: each run of control bytes (CR, LF, TAB, DEL ...) is
- * one space, 8-bit bytes are '?' unless keep8, at most max bytes (then "..."), no
+ * one space, 8-bit bytes are '?' unless keep8 and well-formed UTF-8 (each byte of a bad
+ * sequence is one '?'), at most max bytes (then "..."), no
  * leading or trailing space. Appends to out (NUL-terminated by buf). */
 static void
 clean(struct buf *out, const char *s, size_t n, int keep8, size_t max)
@@ -85,7 +123,14 @@ clean(struct buf *out, const char *s, size_t n, int keep8, size_t max)
         if (space && out->len > start)
             buf_putc(out, ' ');
         space = 0;
-        buf_putc(out, c >= 0x80 && !keep8 ? '?' : (int)c);
+        size_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if (c >= 0x80 &&
+            (!keep8 || i + len > n || !utf8_valid((const unsigned char *)s + i, len))) {
+            buf_putc(out, '?'); /* 8-bit only as well-formed UTF-8, and only when allowed */
+            continue;
+        }
+        buf_append(out, s + i, len);
+        i += len - 1;
     }
 }
 
@@ -186,42 +231,6 @@ static int
 is_ascii(const char *s)
 {
     return !dsn_needs_smtputf8(s, strlen(s));
-}
-
-/* utf8_valid - well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
-static int
-utf8_valid(const unsigned char *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = p[i];
-        size_t len;
-        unsigned min;
-        unsigned v;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            len = 2, min = 0x80, v = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3, min = 0x800, v = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4, min = 0x10000, v = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (i + len > n)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return 0;
-            v = (v << 6) | (p[i + k] & 0x3f);
-        }
-        if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-            return 0;
-        i += len;
-    }
-    return 1;
 }
 
 /* status_ok - an enhanced status code: class "." subject "." detail, class 2/4/5. */

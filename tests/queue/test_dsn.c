@@ -292,6 +292,15 @@ utf8_addresses_make_a_global_dsn(void)
     has(rep, "hdrs=From: J\xc3\xbcrgen <j\xc3\xbcrgen@a.example>|Subject: x|");
     free(rep);
     buf_free(&d);
+
+    /* bytes that are not UTF-8 never reach a global DSN as they are */
+    struct dsn_rcpt bad[2] = {{"b\xc3\xb6@b.example", NULL, NULL, NULL, NULL},
+                              {"c\xff\xc3@c.example", "utf-8;x+C3+28@y", NULL, NULL, NULL}};
+    rep = build_check(&in, bad, 2, NULL, 0, &d);
+    has(rep, "rcpt1.Final-Recipient=utf-8; c??@c.example");
+    has(rep, "rcpt1.Original-Recipient=utf-8;x?(@y");
+    free(rep);
+    buf_free(&d);
 }
 
 static void
