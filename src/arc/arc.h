@@ -14,8 +14,25 @@
  *   arc_msg_seal(m, signer, v, out, e)  new ARC set (§5.1) as three header fields
  *   arc_msg_free(m)                 release (NULL is fine); returns NULL
  *
+ *   arc_msg_field_count(m, name)    header fields of that name (not counting dropped ones)
+ *   arc_msg_drop_authres(m, id)     after verify, before seal: Authentication-Results with
+ *                                   authserv-id id are absent for sealing and output
+ *                                   (RFC 8601 §5); returns how many
+ *   arc_msg_drop_arc_sets(m)        after verify, before seal: every ARC field is absent;
+ *                                   the next seal starts a new chain (i=1, cv=none)
+ *   arc_msg_header_len(m)           bytes of the header section as received, with the
+ *                                   empty line that ends it (0 before the header is complete)
+ *   arc_msg_header_out(m, out)      that section as it should be sent: byte-exact, minus
+ *                                   the lines of dropped fields
+ *
+ * Sending a message with dropped fields: the new set from arc_msg_seal, then
+ * arc_msg_header_out, then the original stream from offset arc_msg_header_len (the body).
+ * Verification always judges the message as received; drops only change what is sealed
+ * and sent.
+ *
  * Ownership: arc_msg owns copies of everything fed to it (the header section, bounded
- * by opts.max_header_bytes; the body is only hashed, never kept). Strings in results
+ * by opts.max_header_bytes, kept twice when it has bare LFs or no final line end; the
+ * body is only hashed, never kept). Strings in results
  * point into the arc_msg and live until arc_msg_free.
  *
  * Errors: negative ARC_E* with detail in struct err (may be NULL). A chain that does
@@ -122,6 +139,17 @@ int arc_msg_key_supply(struct arc_msg *m, const char *selector, const char *doma
 int arc_msg_verify(struct arc_msg *m, int64_t now, struct arc_verdict *v, struct err *e);
 int arc_msg_seal(struct arc_msg *m, const struct arc_signer *s, const struct arc_verdict *v,
                  struct buf *out, struct err *e);
+
+size_t arc_msg_field_count(const struct arc_msg *m, const char *name);
+/* arc_msg_drop_* - number of fields dropped (>= 0), -ARC_ESTATE outside verify..seal,
+ * -ARC_EINVAL for an empty authserv_id. An A-R field that does not parse is dropped
+ * when its first token is authserv_id (it may still claim to be ours downstream). */
+int arc_msg_drop_authres(struct arc_msg *m, const char *authserv_id);
+int arc_msg_drop_arc_sets(struct arc_msg *m);
+size_t arc_msg_header_len(const struct arc_msg *m);
+/* arc_msg_header_out - appends to out; -ARC_ESTATE before the header section is
+ * complete, -ARC_ERANGE when out's cap is reached. */
+int arc_msg_header_out(const struct arc_msg *m, struct buf *out);
 
 /* arc_msg_uses_lf - the message's header section ends lines with bare LF. */
 int arc_msg_uses_lf(const struct arc_msg *m);

@@ -5,7 +5,8 @@
  * Files: hdr.c (header section: fields, LF->CRLF), canon.c (RFC 6376 §3.4 header and
  * streaming body canonicalization + SHA-256), chain.c (ARC set structure, §5.2
  * validation), ams.c (ARC-Message-Signature compute/verify), seal.c (ARC-Seal and the
- * new set, §5.1), fold.c (writing folded fields), msg.c (the public arc_msg calls).
+ * new set, §5.1), fold.c (writing folded fields), msg.c (the public arc_msg calls),
+ * edit.c (dropped fields, field counts, the header section as sent).
  */
 #ifndef ARCPROXY_ARC_INT_H
 #define ARCPROXY_ARC_INT_H
@@ -25,6 +26,7 @@ struct arc_field {
     struct span raw;   /* whole field, folding included, with its final CRLF */
     struct span name;  /* field name as written (no trailing WSP) */
     struct span value; /* after the colon, up to but not including the final CRLF */
+    int dropped;       /* arc_msg_drop_*: absent for sealing and header_out */
 };
 
 /* hdr.c */
@@ -84,9 +86,14 @@ struct arc_msg {
     struct arc_opts opts;
     int state; /* 0 header, 1 body, 2 finished */
     int lf_only;
-    struct buf raw; /* header section as received, while in state 0 */
+    struct buf raw; /* header section as received: while in state 0; afterwards only
+                     * when it differs from hdr (raw_kept), for arc_msg_header_out */
     size_t scan;    /* bytes of raw already scanned for the empty line */
     struct buf hdr; /* header section, CRLF-normalized */
+    int raw_kept;
+    size_t hdr_in_len; /* header section as received, with the empty line after it */
+    char eoh[2];       /* that empty line as received: "\r\n", "\n" or none */
+    size_t eoh_len;
     struct arc_field *fields;
     size_t nfields;
     int body_prev_cr;
@@ -108,6 +115,8 @@ struct arc_msg {
 
     int verified;
     struct arc_verdict verdict;
+    int arc_dropped; /* arc_msg_drop_arc_sets: the next seal starts a chain at i=1 */
+    int sealed;      /* arc_msg_seal was called: no more drops */
 };
 
 /* chain.c */

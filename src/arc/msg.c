@@ -55,10 +55,29 @@ arc_msg_free(struct arc_msg *m)
     return NULL;
 }
 
-/* header_done - the header section is raw[0..end): normalize, split, find the chain,
- * open the body hashes. */
+/* keep_raw - remember how the header section looked as received (arc_msg_header_out):
+ * raw[0..end) are the fields, raw[end..body) the empty line. raw itself is kept only
+ * when hdr differs from it (bare LF, no final line end). */
+static void
+keep_raw(struct arc_msg *m, size_t end, size_t body, int differs)
+{
+    m->hdr_in_len = body;
+    m->eoh_len = body - end;
+    if (m->eoh_len)
+        memcpy(m->eoh, m->raw.data + end, m->eoh_len);
+    if (differs && m->raw.data) {
+        m->raw.len = body; /* drop the body bytes that came in the same chunk */
+        m->raw.data[body] = 0;
+        m->raw_kept = 1;
+    } else {
+        buf_free(&m->raw);
+    }
+}
+
+/* header_done - the header section is raw[0..end), the body starts at body: normalize,
+ * split, find the chain, open the body hashes. */
 static int
-header_done(struct arc_msg *m, size_t end, struct err *e)
+header_done(struct arc_msg *m, size_t end, size_t body, struct err *e)
 {
     const char *p = m->raw.data ? m->raw.data : "";
     size_t i = 0;
@@ -74,7 +93,8 @@ header_done(struct arc_msg *m, size_t end, struct err *e)
         }
         i = k + 1;
     }
-    if (m->hdr.len && m->hdr.data[m->hdr.len - 1] != '\n')
+    int no_final_lf = m->hdr.len && m->hdr.data[m->hdr.len - 1] != '\n';
+    if (no_final_lf)
         buf_append(&m->hdr, "\r\n", 2); /* header section with no line end at all */
     size_t max = m->opts.max_header_fields;
     size_t lines = 1; /* fields <= lines: allocate what this header can use */
@@ -107,7 +127,7 @@ header_done(struct arc_msg *m, size_t end, struct err *e)
     }
     if (m->opts.want_seal)
         m->seal_bh = arc_msg_bodyhash(m, m->opts.seal_body_canon, -1);
-    buf_free(&m->raw);
+    keep_raw(m, end, body, m->lf_only || no_final_lf);
     m->state = 1;
     return 0;
 }
@@ -170,7 +190,7 @@ arc_msg_feed(struct arc_msg *m, const char *p, size_t n, struct err *e)
         if (eoh < 0)
             continue;
         size_t rest = m->raw.len - body; /* body bytes of this step: p[-rest .. 0) */
-        int rc = header_done(m, (size_t)eoh, e);
+        int rc = header_done(m, (size_t)eoh, body, e);
         if (rc < 0)
             return rc;
         body_update(m, p - rest, rest);
@@ -186,7 +206,7 @@ arc_msg_finish(struct arc_msg *m, struct err *e)
     if (m->state == 2)
         return 0;
     if (m->state == 0) {
-        int rc = header_done(m, m->raw.len, e);
+        int rc = header_done(m, m->raw.len, m->raw.len, e);
         if (rc < 0)
             return rc;
     }

@@ -10,6 +10,9 @@
  *   AMS: a= b= bh= c= d= h= i= s= t=
  * b= comes second so that the fields after it fold the same whether b= is empty (while
  * hashing) or filled: the signed text and the written text differ only inside b=.
+ *
+ * Fields dropped by edit.c do not exist here (not selected, counted or copied). After
+ * arc_msg_drop_arc_sets the new set starts a chain: i=1, cv=none, whatever the verdict.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,15 +96,6 @@ static const char *const default_headers[] = {
 /* names signed once more than they occur, so that adding one breaks the AMS */
 static const char *const oversign_headers[] = {"from", "subject", "to", "cc", "date", "reply-to"};
 
-static size_t
-count_fields(const struct arc_msg *m, const char *name)
-{
-    size_t c = 0;
-    for (size_t i = 0; i < m->nfields; i++)
-        c += arc_hdr_name_is(&m->fields[i], name);
-    return c;
-}
-
 /* build_hlist - the AMS h= value. */
 static void
 build_hlist(const struct arc_msg *m, const struct arc_signer *s, struct buf *h)
@@ -111,7 +105,7 @@ build_hlist(const struct arc_msg *m, const struct arc_signer *s, struct buf *h)
     for (size_t i = 0; i < n; i++) {
         size_t times = 1;
         if (!s->headers_literal) {
-            times = count_fields(m, names[i]);
+            times = arc_msg_field_count(m, names[i]);
             for (size_t k = 0; k < sizeof oversign_headers / sizeof *oversign_headers; k++) {
                 if (times && strcasecmp(names[i], oversign_headers[k]) == 0)
                     times++;
@@ -137,7 +131,7 @@ our_results(const struct arc_msg *m, const char *authserv_id, struct span *res, 
     struct arc_authres ar;
     for (size_t i = 0; i < m->nfields; i++) {
         const struct arc_field *f = &m->fields[i];
-        if (!arc_hdr_name_is(f, "Authentication-Results"))
+        if (f->dropped || !arc_hdr_name_is(f, "Authentication-Results"))
             continue;
         if (arc_authres_parse(f->value.p, f->value.n, &ar, NULL) < 0)
             continue;
@@ -169,10 +163,12 @@ field_from(struct arc_field *f, const struct buf *b, size_t namelen)
     f->raw = buf_span(b);
     f->name = (struct span){b->data, namelen};
     f->value = (struct span){b->data + namelen + 1, b->len - namelen - 3};
+    f->dropped = 0;
 }
 
+/* write_aar - arc is the arc= result to record when add_arc (none of our results is one). */
 static void
-write_aar(struct buf *out, int inst, const char *authserv_id, enum arc_result cv, int add_arc,
+write_aar(struct buf *out, int inst, const char *authserv_id, const char *arc, int add_arc,
           const char *remote_ip, const struct span *res, size_t nres)
 {
     struct arc_fold f;
@@ -185,8 +181,8 @@ write_aar(struct buf *out, int inst, const char *authserv_id, enum arc_result cv
     if (!nres && !add_arc)
         arc_fold_word(&f, "none", 4, 1);
     if (add_arc) {
-        snprintf(word, sizeof word, "arc=%s%s%s%s", arc_cv_name(cv),
-                 remote_ip ? " smtp.remote-ip=" : "", remote_ip ? remote_ip : "", nres ? ";" : "");
+        snprintf(word, sizeof word, "arc=%s%s%s%s", arc, remote_ip ? " smtp.remote-ip=" : "",
+                 remote_ip ? remote_ip : "", nres ? ";" : "");
         arc_fold_word(&f, word, strlen(word), 1);
     }
     for (size_t i = 0; i < nres; i++) {
@@ -348,13 +344,16 @@ seal_ams(const struct arc_msg *m, const struct arc_signer *s, int inst,
         tag_add(&t, "t=%lld", (long long)s->timestamp);
     }
     const struct arc_field **sel = xcalloc(m->nfields + 1, sizeof *sel);
-    sel[0] = aarf;
-    for (size_t i = 0; i < m->nfields; i++)
-        sel[i + 1] = &m->fields[i];
+    size_t nsel = 0;
+    sel[nsel++] = aarf;
+    for (size_t i = 0; i < m->nfields; i++) {
+        if (!m->fields[i].dropped)
+            sel[nsel++] = &m->fields[i];
+    }
     EVP_MD_CTX *md = sha256_new();
     int rc = md ? 0 : -ARC_ECRYPTO;
     if (rc == 0)
-        rc = arc_hash_headers(sel, m->nfields + 1, s->hdr_canon, buf_span(&hlist), md, &scratch);
+        rc = arc_hash_headers(sel, nsel, s->hdr_canon, buf_span(&hlist), md, &scratch);
     if (rc == 0)
         rc = sign_field(md, s->hdr_canon, s, "ARC-Message-Signature", &t, 0, out, amsf, e);
     EVP_MD_CTX_free(md);
@@ -433,24 +432,31 @@ arc_msg_seal(struct arc_msg *m, const struct arc_signer *s, const struct arc_ver
         return err_set(e, ARC_ESTATE, "message not finished or not opened for sealing");
     if (s->body_canon != m->seal_bh->canon)
         return err_set(e, ARC_EINVAL, "signer's body canonicalization differs from opts");
-    if (v && v->newest_cv_fail)
+    m->sealed = 1;
+    /* after arc_msg_drop_arc_sets the old chain is gone: a new one starts (restart) */
+    int restart = m->arc_dropped;
+    if (!restart && v && v->newest_cv_fail)
         return err_set(e, ARC_OK, "newest ARC-Seal says cv=fail: not sealing"), ARC_SEAL_SKIPPED;
-    int inst = m->nsets + 1;
+    int inst = restart ? 1 : m->nsets + 1;
     if (inst > ARC_MAX_INSTANCE)
         return err_set(e, ARC_OK, "chain has %d sets already: not sealing", m->nsets),
                ARC_SEAL_SKIPPED;
     struct span res[ARC_AUTHRES_MAX_RESULTS];
     enum arc_result upstream = ARC_RESULT_TEMPERROR;
     size_t nres = our_results(m, s->authserv_id, res, ARC_AUTHRES_MAX_RESULTS, &upstream);
-    int cv = seal_cv(m, s, v, upstream, e);
+    int cv = restart ? ARC_RESULT_NONE : seal_cv(m, s, v, upstream, e);
     if (cv < 0)
         return cv;
+    /* the AAR records what we found, also when a restart seals with cv=none */
+    const char *arc = !restart ? arc_cv_name((enum arc_result)cv)
+                      : v      ? arc_result_name(v->result)
+                               : "none";
     struct buf aar, ams, as;
     buf_init(&aar, 0);
     buf_init(&ams, 0);
     buf_init(&as, 0);
-    write_aar(&aar, inst, s->authserv_id, (enum arc_result)cv, upstream == ARC_RESULT_TEMPERROR,
-              s->remote_ip, res, nres);
+    write_aar(&aar, inst, s->authserv_id, arc, upstream == ARC_RESULT_TEMPERROR, s->remote_ip, res,
+              nres);
     struct arc_field aarf, amsf;
     field_from(&aarf, &aar, strlen("ARC-Authentication-Results"));
     int rc = seal_ams(m, s, inst, &aarf, &ams, &amsf, e);
