@@ -20,8 +20,7 @@
  *   NOT YET  non-blocking DNS (issue 4): without --dns-zone, keys are looked up with the
  *            blocking system resolver on the worker thread.
  *   NOT YET  downstream connection pool shared between sessions; minimum data rate;
- *            small messages kept in memory instead of the spool (proxy mode pays one
- *            spool_commit, i.e. fsync of file and directory, per message).
+ *            small messages kept in memory instead of the spool.
  *
  *   proxy_opts_default(o)          defaults (below); strings are borrowed, never freed
  *   proxy_parse_mode(s, &m)        "pass" "v" "s" "sv" -> enum proxy_mode
@@ -33,11 +32,11 @@
  * unreadable key or zone, spool locked); once running, failures are per session (a reply
  * and a log line), never fatal.
  *
- * Spool use in proxy mode: the spool is a temporary store. spool_commit is the only way
- * the spool API makes a file readable, so each message is fsync'd once before it goes
- * downstream (a cost a non-durable commit variant in src/queue could remove); the file is
- * removed after downstream's final reply. Leftovers found at start (a crash) were never
- * acknowledged by us without downstream's 250 first, so they are removed, with a log line.
+ * Spool use in proxy mode: the spool is a temporary store. Each message is published
+ * with spool_commit_flags(SPOOL_NOSYNC) (END record + rename, no fsync: nothing was
+ * promised yet) and removed without fsync after downstream's final reply. Leftovers found
+ * at start (a crash) were never acknowledged by us without downstream's 250 first, so
+ * they are removed, with a log line; a torn one is moved to corrupt/ by spool_recover.
  */
 #ifndef ARCPROXY_PROXY_H
 #define ARCPROXY_PROXY_H

@@ -193,7 +193,7 @@ do_end(struct job *j, struct proxy *px, struct sess_wk *wk)
 {
     do_write(j, wk);
     if (wk->w && !wk->failed) {
-        int rc = spool_commit(wk->w, wk->qid, &j->e);
+        int rc = spool_commit_flags(wk->w, wk->qid, SPOOL_NOSYNC, &j->e);
         wk->w = NULL;
         if (rc < 0) {
             wk->failed = 1;
@@ -242,7 +242,7 @@ do_finish(struct job *j, struct proxy *px, struct sess_wk *wk)
     if (wk->qid[0]) {
         struct err e;
         err_clear(&e);
-        if (spool_remove(px->spool, wk->qid, &e) < 0)
+        if (spool_remove_flags(px->spool, wk->qid, SPOOL_NOSYNC, &e) < 0)
             log_warn("%s: spool remove: %s", wk->qid, e.text);
         wk->qid[0] = '\0';
     }
