@@ -33,6 +33,7 @@ stop_timer_cb(uv_timer_t *t)
         next = s->next;
         sess_close(s);
     }
+    runner_kill(px);
     if (px->stop_timer_on) {
         px->stop_timer_on = 0;
         uv_close((uv_handle_t *)&px->stop_timer, noop_close_cb);
@@ -42,7 +43,7 @@ stop_timer_cb(uv_timer_t *t)
 void
 proxy_sess_gone(struct proxy *px)
 {
-    if (!px->stopping || px->sessions)
+    if (!px->stopping || px->sessions || px->ndeliv)
         return;
     if (px->stop_timer_on) {
         px->stop_timer_on = 0;
@@ -63,6 +64,7 @@ proxy_stop(struct proxy *px, const char *why)
     log_info("%s: stopping (%u session(s) open)", why, px->nsessions);
     for (size_t i = 0; i < px->nlisten; i++)
         uv_close((uv_handle_t *)&px->listeners[i], noop_close_cb);
+    runner_stop(px);
     uv_timer_init(px->loop, &px->stop_timer);
     px->stop_timer.data = px;
     px->stop_timer_on = 1;
@@ -131,6 +133,9 @@ check_opts(const struct proxy_opts *o, struct err *e)
         return err_set(e, ARC_EINVAL, "seal domain or selector is not a domain name");
     if (!o->spool_dir)
         return err_set(e, ARC_EINVAL, "no spool directory");
+    if (o->delivery == PROXY_DELIVERY_QUEUE &&
+        (o->max_deliveries == 0 || o->retry_min_ms == 0 || o->retry_max_ms < o->retry_min_ms))
+        return err_set(e, ARC_EINVAL, "queue: max_deliveries > 0 and retry_min <= retry_max");
     if (o->max_sessions == 0 || o->cmd_timeout_ms == 0 || o->data_timeout_ms == 0 ||
         o->ds_connect_timeout_ms == 0 || o->ds_timeout_ms == 0)
         return err_set(e, ARC_EINVAL, "sessions and timeouts must be > 0");
@@ -168,10 +173,18 @@ spool_start(struct proxy *px, struct err *e)
     err_clear(&re);
     if (spool_recover(px->spool, recover_cb, &r, &re) < 0)
         log_warn("spool recovery: %s", re.text);
+    int queue = px->o->delivery == PROXY_DELIVERY_QUEUE;
+    if (queue)
+        runner_start(px);
     for (size_t i = 0; i < r.n; i++) {
+        if (queue) {
+            log_info("%s: queued again from an earlier run", r.ids[i]);
+            runner_add(px, r.ids[i], 0);
+            continue;
+        }
         log_warn("%s: leftover from an earlier run removed (proxy mode: the MTA retries it)",
                  r.ids[i]);
-        if (spool_remove(px->spool, r.ids[i], &re) < 0)
+        if (spool_remove_flags(px->spool, r.ids[i], SPOOL_NOSYNC, &re) < 0)
             log_warn("%s: %s", r.ids[i], re.text);
     }
     free(r.ids);
@@ -233,12 +246,13 @@ proxy_run(const struct proxy_opts *o, struct err *e)
     signal(SIGPIPE, SIG_IGN);
     int rc = proxy_setup(px, e);
     if (rc == 0) {
-        log_info("arcproxy ready: mode %s, downstream %s, spool %s",
+        log_info("arcproxy ready: mode %s, delivery %s, downstream %s, spool %s",
                  o->mode == PROXY_MODE_PASS ? "pass"
                  : o->mode == PROXY_MODE_V  ? "v"
                  : o->mode == PROXY_MODE_S  ? "s"
                                             : "sv",
-                 o->downstream, o->spool_dir);
+                 o->delivery == PROXY_DELIVERY_QUEUE ? "queue" : "proxy", o->downstream,
+                 o->spool_dir);
         uv_run(&loop, UV_RUN_DEFAULT);
         log_info("stopped");
     }
@@ -246,6 +260,7 @@ proxy_run(const struct proxy_opts *o, struct err *e)
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)
         log_warn("loop closed with live handles");
+    runner_free(px);
     spool_close(px->spool);
     dns_zone_free(px->zone);
     arc_privkey_free(px->key);

@@ -61,6 +61,13 @@ enum proxy_on_temperror {
     PROXY_TEMPERROR_PASS,     /* pass the message on unsealed, A-R says temperror */
 };
 
+enum proxy_delivery {
+    PROXY_DELIVERY_PROXY, /* relay in lock-step, downstream's reply upstream (default) */
+    PROXY_DELIVERY_QUEUE, /* 250 after a durable commit, the queue runner delivers */
+};
+
+#define PROXY_RATE_GRACE_MS 5000 /* the minimum data rate applies after this much DATA */
+
 struct proxy_opts {
     const char *listen[PROXY_MAX_LISTEN]; /* "127.0.0.1:10025", "[::1]:10025" */
     size_t nlisten;                       /* default 1: 127.0.0.1:10025 */
@@ -85,6 +92,12 @@ struct proxy_opts {
     const char *spool_dir;                       /* default "/var/spool/arcproxy" */
     const char *xforward_allow[PROXY_MAX_CIDRS]; /* CIDRs; default 127.0.0.0/8 ::1/128 */
     size_t nxforward_allow;
+    enum proxy_delivery delivery; /* default PROXY_DELIVERY_PROXY */
+    uint64_t retry_min_ms;        /* queue mode: first retry delay; 5 min */
+    uint64_t retry_max_ms;        /* queue mode: longest retry delay; 1 h */
+    uint64_t max_age_ms;          /* queue mode: then failed, DSN; 5 days */
+    unsigned max_deliveries;      /* queue mode: concurrent deliveries; 10 */
+    uint64_t min_data_rate;       /* bytes/s over DATA after a grace period; 0: off */
 };
 
 void proxy_opts_default(struct proxy_opts *o);
