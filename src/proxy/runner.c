@@ -805,10 +805,12 @@ kick(struct proxy *px)
         else if (qe->due < next)
             next = qe->due;
     }
-    if (next == UINT64_MAX)
+    /* all slots busy: the next delivery to end kicks again. Never arm a timer that is
+     * already due: libuv (1.44) would run it again at once, forever, inside one turn. */
+    if (next == UINT64_MAX || px->ndeliv >= px->o->max_deliveries)
         uv_timer_stop(&px->qtimer);
     else
-        uv_timer_start(&px->qtimer, timer_cb, next > now ? next - now : 0, 0);
+        uv_timer_start(&px->qtimer, timer_cb, next > now ? next - now : 1, 0);
 }
 
 void
