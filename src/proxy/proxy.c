@@ -160,8 +160,24 @@ recover_cb(void *ctx, const char *id)
     snprintf(r->ids[r->n++], SPOOL_ID_MAX, "%s", id);
 }
 
-/* spool_start - open and recover; in proxy mode every leftover is removed: its MTA still
- * holds the message (we reply 250 only after downstream's 250). */
+/* was_queued - the file was acknowledged in queue mode (it has the "arrival" attribute
+ * only queue mode writes): proxy mode must not remove it after a switch of modes. */
+static int
+was_queued(struct spool *sp, const char *id)
+{
+    struct spool_reader *r;
+    struct err e;
+    err_clear(&e);
+    if (spool_read_open(sp, id, &r, &e) < 0)
+        return 0;
+    int q = spool_env_attr(spool_read_env(r), "arrival") != NULL;
+    spool_read_close(r);
+    return q;
+}
+
+/* spool_start - open and recover; queue mode: every complete file is queued again; proxy
+ * mode: every leftover is removed (its MTA still holds the message: we reply 250 only
+ * after downstream's 250), except files queue mode acknowledged. */
 static int
 spool_start(struct proxy *px, struct err *e)
 {
@@ -180,6 +196,12 @@ spool_start(struct proxy *px, struct err *e)
         if (queue) {
             log_info("%s: queued again from an earlier run", r.ids[i]);
             runner_add(px, r.ids[i], 0);
+            continue;
+        }
+        if (was_queued(px->spool, r.ids[i])) {
+            log_error("%s: queued by delivery: queue and not delivered yet: left in the spool "
+                      "(start with delivery: queue to deliver it)",
+                      r.ids[i]);
             continue;
         }
         log_warn("%s: leftover from an earlier run removed (proxy mode: the MTA retries it)",

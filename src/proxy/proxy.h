@@ -16,11 +16,17 @@
  *            temperror -> 451 4.7.0 (or pass unsealed, on_temperror; untested: a zone
  *            file cannot produce a temperror); unparseable messages passed on unsealed;
  *            one summary log line per message.
- *   NOT YET  stage 3: queue mode (250 after spool_commit, queue runner with backoff, DSN).
+ *   DONE     stage 3: queue mode (delivery: queue): engine, then prepend + durable
+ *            commit, then 250 "queued as"; queue runner (runner.c) with its own
+ *            downstream per delivery, XFORWARD/MAIL params/NOTIFY/ORCPT from the file,
+ *            per-recipient results, progress by rewriting the file, backoff retry_min ..
+ *            retry_max, max_age expiry, DSNs via src/queue/dsn.h (not for <> or NOTIFY
+ *            without FAILURE), recovery at start, SIGTERM drain; proxy mode publishes
+ *            without fsync; limits.min_data_rate (421 4.4.2 after PROXY_RATE_GRACE_MS).
  *   NOT YET  non-blocking DNS (issue 4): without --dns-zone, keys are looked up with the
  *            blocking system resolver on the worker thread.
- *   NOT YET  downstream connection pool shared between sessions; minimum data rate;
- *            small messages kept in memory instead of the spool.
+ *   NOT YET  downstream connection pool shared between sessions and deliveries; small
+ *            messages kept in memory instead of the spool; DSN for NOTIFY=DELAY.
  *
  *   proxy_opts_default(o)          defaults (below); strings are borrowed, never freed
  *   proxy_parse_mode(s, &m)        "pass" "v" "s" "sv" -> enum proxy_mode

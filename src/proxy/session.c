@@ -19,6 +19,12 @@
  * DATA downstream, the new header fields, the file in 64 KiB read jobs (each read waits
  * for the previous chunk's write to complete), "."; downstream's reply goes upstream.
  * Downstream failures become 451 4.4.x; nothing but downstream's own 250 becomes a 250.
+ *
+ * Queue mode (delivery: queue): MAIL and RCPT are answered here (XFORWARD attributes kept
+ * for the file); at end of data the job runs the engine, writes its header fields into
+ * the file and commits it durably; the reply is "250 2.0.0 Ok: queued as ID" and the
+ * queue runner (runner.c) takes the file. A temperror or a spool error is a 4xx and
+ * leaves nothing queued. limits.min_data_rate is checked as DATA bytes arrive.
  */
 #include <arpa/inet.h>
 #include <stdio.h>

@@ -213,6 +213,24 @@ def t_restart_delivers(sink):
             check(px2.stop() == 0, "exit status")
 
 
+def t_proxy_mode_keeps_queued(sink):
+    """Switching to delivery: proxy must not remove what queue mode acknowledged."""
+    port = tp.free_port()
+    px = qproxy(port)
+    with px.conv() as c:
+        c.ehlo()
+        c.send_message("a@example.org", ["k@example.net"], MSG)
+        c.quit()
+    check(px.stop() == 0, "exit status")
+    check(len(queued_files(px)) == 1, "queued: %r" % queued_files(px))
+    px2 = Proxy(sink.port, spool=px.spool)
+    try:
+        check("queued by delivery: queue and not delivered yet" in px2.text(), "log line")
+        check(len(queued_files(px2)) == 1, "proxy mode removed a queued message")
+    finally:
+        check(px2.stop() == 0, "exit status")
+
+
 def t_min_data_rate(sink):
     px = Proxy(sink.port, config="limits:\n  min_data_rate: 2000\n")
     try:
@@ -253,6 +271,7 @@ def main():
                          ("queue_no_dsn_null_sender_notify_never", t_no_dsn_cases),
                          ("queue_max_age_dsn", t_max_age),
                          ("queue_restart_delivers", t_restart_delivers),
+                         ("proxy_mode_keeps_queued_files", t_proxy_mode_keeps_queued),
                          ("min_data_rate_421", t_min_data_rate)]:
             sink.reset()
             run(name, fn, sink)
