@@ -380,6 +380,9 @@ end_done(struct sess *s, struct job *j)
     if (s->px->o->delivery == PROXY_DELIVERY_QUEUE) {
         char text[120];
         snprintf(text, sizeof text, "250 2.0.0 Ok: queued as %s", j->qid);
+        /* the runner's now; no job of s runs here (after_cb, before the next job starts;
+         * the reply below runs the reset hook, which queues JOB_FINISH) */
+        s->wk.qid[0] = '\0';
         summary(s, text);
         reply_up(s, text);
         runner_add(s->px, j->qid, 0);

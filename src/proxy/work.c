@@ -193,7 +193,7 @@ do_arc(struct job *j, const struct proxy *px)
 
 /* do_end_queue - queue mode: the engine first (a temperror is answered before anything
  * is promised), its header fields into the file, then the durable commit; the runner
- * owns the file from the 250 on (wk->qid stays empty: JOB_FINISH leaves it alone). */
+ * owns the file from the 250 on (end_done clears wk->qid: JOB_FINISH leaves it alone). */
 static void
 do_end_queue(struct job *j, struct proxy *px, struct sess_wk *wk)
 {
@@ -220,7 +220,11 @@ do_end_queue(struct job *j, struct proxy *px, struct sess_wk *wk)
         wk->failed = 1;
         j->qid[0] = '\0';
         j->rc = rc;
+        return;
     }
+    /* until the loop hands it to the runner (end_done clears this), a later JOB_FINISH
+     * removes it: a session that went away before its 250 must not leave a queued copy */
+    snprintf(wk->qid, sizeof wk->qid, "%s", j->qid);
 }
 
 static void
