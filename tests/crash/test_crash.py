@@ -46,7 +46,7 @@ ROUNDS = int(os.environ.get("CRASH_ROUNDS", "20"))
 CLIENTS = int(os.environ.get("CRASH_CLIENTS", "4"))
 MODES = os.environ.get("CRASH_MODES", "sv pass queue").split()
 SELFCHECK = os.environ.get("CRASH_SELFCHECK", "1") != "0"
-MAX_ATTEMPTS = 10           # per message, like an MTA's bounded retries
+MAX_ATTEMPTS = 20           # per message, like an MTA's bounded retries (with backoff)
 SMTP_SOURCE = shutil.which("smtp-source") or (
     "/usr/sbin/smtp-source" if os.access("/usr/sbin/smtp-source", os.X_OK) else None)
 WORK = tempfile.mkdtemp(prefix="arcproxy-crash-")
@@ -146,6 +146,7 @@ class Client(threading.Thread):
         self.gave_up = []
         self.seq = 0
         self.replies = {}
+        self.last_err = {}
         self.exc = None
 
     def next_mid(self):
@@ -183,14 +184,16 @@ class Client(threading.Thread):
                 self.replies[r.code // 100] = self.replies.get(r.code // 100, 0) + 1
                 ok = r.code == 250
                 if r.code != 250:
+                    self.last_err[mid] = r.first
                     conv.close()
                     conv = None
-            except (AssertionError, OSError):
+            except (AssertionError, OSError) as e:
+                self.last_err[mid] = str(e)[-160:]
                 if conv is not None:
                     conv.close()
                 conv = None
                 # back off as an MTA would, so that retries spread over several up-times
-                time.sleep(min(0.5, 0.03 * self.attempts[mid]))
+                time.sleep(min(1.0, 0.05 * self.attempts[mid]))
             if ok:
                 self.acked.add(mid)
             elif self.attempts[mid] < MAX_ATTEMPTS:
@@ -365,8 +368,11 @@ def run_mode(mode, zone, key, rounds=None, wipe=False):
         check("%s: acknowledged messages > 0" % mode, len(acked) > 0)
         check("%s: lost=0 (every 250'd Message-ID is at the sink)" % mode, not lost,
               "lost %d: %s" % (len(lost), lost[:10]))
+        errs = {}
+        for c in clients:
+            errs.update(c.last_err)
         check("%s: every message acknowledged within %d attempts" % (mode, MAX_ATTEMPTS),
-              not gave_up, "gave up: %s" % gave_up[:10])
+              not gave_up, "gave up: %s" % ["%s (%s)" % (m, errs.get(m)) for m in gave_up[:5]])
         check("%s: nothing at the sink that was never sent" % mode, not strays, str(strays[:5]))
         if SMTP_SOURCE:
             check("%s: smtp-source load reached the sink" % mode,
