@@ -185,6 +185,7 @@ struct arcp_config {
     char *spool_dir;
     struct {
         uint64_t retry_min, retry_max, max_age;
+        int max_deliveries;
     } queue;
     struct {
         enum cfg_log_dest destination;

@@ -165,12 +165,14 @@ const struct cfg_key cfg_keys[] = {
     {"spool_dir", CFG_T_STRING, CFG_F_PATH | CFG_F_NONEMPTY, OFF(spool_dir), "/var/spool/arcproxy", 0, 0, NULL, 0,
      "Directory of the message spool."},
 
-    {"queue.retry_min", CFG_T_DURATION, 0, OFF(queue.retry_min), "5m", MS(1), MS(86400), NULL, 0,
+    {"queue.retry_min", CFG_T_DURATION, 0, OFF(queue.retry_min), "5m", 10, MS(86400), NULL, 0,
      "Queue mode: delay before the first retry; it doubles after each failed attempt."},
-    {"queue.retry_max", CFG_T_DURATION, 0, OFF(queue.retry_max), "1h", MS(1), MS(7 * 86400), NULL, 0,
+    {"queue.retry_max", CFG_T_DURATION, 0, OFF(queue.retry_max), "1h", 10, MS(7 * 86400), NULL, 0,
      "Queue mode: longest delay between retries."},
-    {"queue.max_age", CFG_T_DURATION, 0, OFF(queue.max_age), "5d", MS(60), MS(30 * 86400), NULL, 0,
+    {"queue.max_age", CFG_T_DURATION, 0, OFF(queue.max_age), "5d", MS(1), MS(30 * 86400), NULL, 0,
      "Queue mode: a message not delivered by then is returned to its sender (DSN)."},
+    {"queue.max_deliveries", CFG_T_INT, 0, OFF(queue.max_deliveries), "10", 1, 1000, NULL, 0,
+     "Queue mode: deliveries to downstream at the same time (one connection each)."},
 
     {"logging.destination", CFG_T_ENUM, 0, OFF(logging.destination), "stderr", 0, 0, log_dest_values, 0,
      "Where log lines go."},

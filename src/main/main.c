@@ -88,10 +88,6 @@ opts_from_config(const struct arcp_config *cfg, struct proxy_opts *o)
                                             [CFG_MODE_V] = PROXY_MODE_V,
                                             [CFG_MODE_SV] = PROXY_MODE_SV,
                                             [CFG_MODE_PASS] = PROXY_MODE_PASS};
-    if (cfg->delivery == CFG_DELIVERY_QUEUE) {
-        log_error("%s: delivery: queue is not built yet (issue 3); use delivery: proxy", cfg->path);
-        return -1;
-    }
     o->nlisten = 0;
     for (size_t i = 0; i < cfg->listen.n && i < PROXY_MAX_LISTEN; i++) {
         if (cfg->listen.v[i].port == 0) {
@@ -120,6 +116,12 @@ opts_from_config(const struct arcp_config *cfg, struct proxy_opts *o)
     o->seal_key_path = nonempty(cfg->keys.key_file);
     o->dns_zone_path = nonempty(cfg->dns.zone_file);
     o->spool_dir = cfg->spool_dir;
+    o->delivery = cfg->delivery == CFG_DELIVERY_QUEUE ? PROXY_DELIVERY_QUEUE : PROXY_DELIVERY_PROXY;
+    o->retry_min_ms = cfg->queue.retry_min;
+    o->retry_max_ms = cfg->queue.retry_max;
+    o->max_age_ms = cfg->queue.max_age;
+    o->max_deliveries = (unsigned)cfg->queue.max_deliveries;
+    o->min_data_rate = cfg->limits.min_data_rate;
     o->nxforward_allow = 0;
     for (size_t i = 0; i < cfg->xforward_hosts.n && i < PROXY_MAX_CIDRS; i++)
         o->xforward_allow[o->nxforward_allow++] = cfg->xforward_hosts.v[i].text;

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * downstream - the libuv adapter of the re-injection client (smtp/client.h): one TCP
- * connection to the return port with its timer, owned by one upstream session.
+ * connection to the return port with its timer, owned by one upstream session (proxy
+ * mode) or by one queue delivery (queue mode, runner.c): the owner's functions are
+ * sess_ds_* or qdel_ds_*, called the same way.
  *
  *   ds_open(s)      connect (timer: ds_connect_timeout) and let the client say EHLO;
  *                   sess_ds_ready() when done, sess_ds_failed() on any failure
+ *   ds_open_for(px, s, q)  the same for either owner (one of s, q is NULL)
  *   ds_flush(ds)    write what the client queued
  *   ds_arm(ds, ms)  (re)start the reply timer; expiry fails the client (TIMEOUT)
  *   ds_release(ds)  the session ends: QUIT when idle, else close; detaches from the session
@@ -29,6 +32,26 @@ struct ds_wreq {
     char data[];
 };
 
+/* detach - the owner forgets the downstream and the downstream the owner. */
+static void
+detach(struct ds *ds)
+{
+    if (ds->s) {
+        ds->s->ds = NULL;
+        ds->s = NULL;
+    }
+    if (ds->q) {
+        qdel_forget_ds(ds->q);
+        ds->q = NULL;
+    }
+}
+
+static const char *
+owner_id(const struct ds *ds)
+{
+    return ds->s ? ds->s->id : ds->q ? qdel_id(ds->q) : "-";
+}
+
 static void
 ds_close_cb(uv_handle_t *h)
 {
@@ -45,10 +68,7 @@ ds_kill(struct ds *ds)
     if (ds->nclosing || ds->dead == 2)
         return;
     ds->dead = 2;
-    if (ds->s) {
-        ds->s->ds = NULL;
-        ds->s = NULL;
-    }
+    detach(ds);
     ds->nclosing = 2;
     uv_close((uv_handle_t *)&ds->tcp, ds_close_cb);
     uv_close((uv_handle_t *)&ds->timer, ds_close_cb);
@@ -61,7 +81,7 @@ ds_timer_cb(uv_timer_t *t)
     struct sess *s = ds->s;
     if (ds->dead)
         return;
-    if (!ds->s) { /* QUIT of a released session took too long */
+    if (!ds->s && !ds->q) { /* QUIT of a released session took too long */
         ds_kill(ds);
         return;
     }
@@ -92,6 +112,8 @@ ds_write_cb(uv_write_t *req, int status)
         smtp_client_fail(ds->c, SMTP_CLIENT_FAIL_INTERNAL, uv_strerror(status));
     } else if (ds->writing == 0 && s) {
         sess_ds_drained(s);
+    } else if (ds->writing == 0 && ds->q) {
+        qdel_ds_drained(ds->q);
     }
     if (s)
         sess_pump(s);
@@ -175,6 +197,8 @@ cb_ready(void *ctx)
     uv_timer_stop(&ds->timer);
     if (ds->s)
         sess_ds_ready(ds->s);
+    else if (ds->q)
+        qdel_ds_ready(ds->q);
 }
 
 static void
@@ -184,7 +208,7 @@ cb_reply(void *ctx, const struct smtp_client_reply *r)
     enum ds_op op = ds->op;
     uv_timer_stop(&ds->timer);
     ds->op = DS_OP_NONE;
-    if (op == DS_OP_QUIT || !ds->s) {
+    if (op == DS_OP_QUIT || (!ds->s && !ds->q)) {
         ds_kill(ds);
         return;
     }
@@ -192,7 +216,10 @@ cb_reply(void *ctx, const struct smtp_client_reply *r)
         ds->in_txn = 0;
     if (op == DS_OP_MAIL && r->code / 100 == 2)
         ds->in_txn = 1;
-    sess_ds_reply(ds->s, op, r);
+    if (ds->s)
+        sess_ds_reply(ds->s, op, r);
+    else
+        qdel_ds_reply(ds->q, op, r);
 }
 
 static void
@@ -213,27 +240,31 @@ cb_failed(void *ctx, enum smtp_client_fail cls, const struct smtp_client_reply *
         buf_printf(&text, "451 4.4.2 downstream connection lost");
     }
     if (op != DS_OP_QUIT)
-        log_warn("%s: downstream %s: %s", s ? s->id : "-", smtp_client_fail_name(cls),
-                 why ? why : "");
+        log_warn("%s: downstream %s: %s", owner_id(ds), smtp_client_fail_name(cls), why ? why : "");
     ds->dead = 1;
     uv_timer_stop(&ds->timer);
+    struct qdel *q = ds->q;
     if (s) {
         s->ds = NULL;
         ds->s = NULL;
         sess_ds_failed(s, text.data);
+    } else if (q) {
+        qdel_forget_ds(q);
+        ds->q = NULL;
+        qdel_ds_failed(q, text.data);
     }
     buf_free(&text);
     ds_kill(ds);
 }
 
 struct ds *
-ds_open(struct sess *s)
+ds_open_for(struct proxy *px, struct sess *s, struct qdel *q)
 {
     static const struct smtp_client_cb cb = {cb_ready, cb_reply, cb_failed};
-    struct proxy *px = s->px;
     struct ds *ds = xcalloc(1, sizeof *ds);
     ds->px = px;
     ds->s = s;
+    ds->q = q;
     ds->c = smtp_client_new(px->hostname, &cb, ds);
     if (!ds->c)
         ds->c = smtp_client_new("localhost", &cb, ds);
@@ -242,16 +273,23 @@ ds_open(struct sess *s)
     ds->tcp.data = ds->timer.data = ds->creq.data = ds;
     uv_tcp_nodelay(&ds->tcp, 1);
     ds->op = DS_OP_CONNECT;
-    s->ds = ds;
+    if (s)
+        s->ds = ds;
     ds_arm(ds, px->o->ds_connect_timeout_ms);
     int rc =
         uv_tcp_connect(&ds->creq, &ds->tcp, (const struct sockaddr *)&px->ds_addr, ds_connect_cb);
     if (rc < 0) {
         /* report through the timer so that the caller's state is settled first */
-        log_warn("%s: downstream connect: %s", s->id, uv_strerror(rc));
+        log_warn("%s: downstream connect: %s", owner_id(ds), uv_strerror(rc));
         ds_arm(ds, 0);
     }
     return ds;
+}
+
+struct ds *
+ds_open(struct sess *s)
+{
+    return ds_open_for(s->px, s, NULL);
 }
 
 void
@@ -259,10 +297,7 @@ ds_release(struct ds *ds)
 {
     if (ds->dead)
         return;
-    if (ds->s) {
-        ds->s->ds = NULL;
-        ds->s = NULL;
-    }
+    detach(ds);
     if (ds->ready && ds->op == DS_OP_NONE && smtp_client_quit(ds->c) == 0) {
         ds->op = DS_OP_QUIT;
         ds_flush(ds);

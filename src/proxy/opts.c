@@ -30,6 +30,12 @@ proxy_opts_default(struct proxy_opts *o)
     o->xforward_allow[0] = "127.0.0.0/8";
     o->xforward_allow[1] = "::1/128";
     o->nxforward_allow = 2;
+    o->delivery = PROXY_DELIVERY_PROXY;
+    o->retry_min_ms = 300 * 1000;
+    o->retry_max_ms = 3600 * 1000;
+    o->max_age_ms = 5ull * 86400 * 1000;
+    o->max_deliveries = 10;
+    o->min_data_rate = 0;
 }
 
 int

@@ -51,6 +51,7 @@ stop_timer_cb(uv_timer_t *t)
         next = s->next;
         sess_close(s);
     }
+    runner_kill(px);
     if (px->stop_timer_on) {
         px->stop_timer_on = 0;
         uv_close((uv_handle_t *)&px->stop_timer, noop_close_cb);
@@ -60,7 +61,7 @@ stop_timer_cb(uv_timer_t *t)
 void
 proxy_sess_gone(struct proxy *px)
 {
-    if (!px->stopping || px->sessions)
+    if (!px->stopping || px->sessions || px->ndeliv)
         return;
     if (px->stop_timer_on) {
         px->stop_timer_on = 0;
@@ -86,6 +87,7 @@ proxy_stop(struct proxy *px, const char *why)
     metrics_server_draining(px->metrics, 1);
     for (size_t i = 0; i < px->nlisten; i++)
         uv_close((uv_handle_t *)&px->listeners[i], noop_close_cb);
+    runner_stop(px);
     uv_timer_init(px->loop, &px->stop_timer);
     px->stop_timer.data = px;
     px->stop_timer_on = 1;
@@ -154,6 +156,9 @@ check_opts(const struct proxy_opts *o, struct err *e)
         return err_set(e, ARC_EINVAL, "seal domain or selector is not a domain name");
     if (!o->spool_dir)
         return err_set(e, ARC_EINVAL, "no spool directory");
+    if (o->delivery == PROXY_DELIVERY_QUEUE &&
+        (o->max_deliveries == 0 || o->retry_min_ms == 0 || o->retry_max_ms < o->retry_min_ms))
+        return err_set(e, ARC_EINVAL, "queue: max_deliveries > 0 and retry_min <= retry_max");
     if (o->max_sessions == 0 || o->cmd_timeout_ms == 0 || o->data_timeout_ms == 0 ||
         o->ds_connect_timeout_ms == 0 || o->ds_timeout_ms == 0)
         return err_set(e, ARC_EINVAL, "sessions and timeouts must be > 0");
@@ -178,8 +183,24 @@ recover_cb(void *ctx, const char *id)
     snprintf(r->ids[r->n++], SPOOL_ID_MAX, "%s", id);
 }
 
-/* spool_start - open and recover; in proxy mode every leftover is removed: its MTA still
- * holds the message (we reply 250 only after downstream's 250). */
+/* was_queued - the file was acknowledged in queue mode (it has the "arrival" attribute
+ * only queue mode writes): proxy mode must not remove it after a switch of modes. */
+static int
+was_queued(struct spool *sp, const char *id)
+{
+    struct spool_reader *r;
+    struct err e;
+    err_clear(&e);
+    if (spool_read_open(sp, id, &r, &e) < 0)
+        return 0;
+    int q = spool_env_attr(spool_read_env(r), "arrival") != NULL;
+    spool_read_close(r);
+    return q;
+}
+
+/* spool_start - open and recover; queue mode: every complete file is queued again; proxy
+ * mode: every leftover is removed (its MTA still holds the message: we reply 250 only
+ * after downstream's 250), except files queue mode acknowledged. */
 static int
 spool_start(struct proxy *px, struct err *e)
 {
@@ -191,10 +212,24 @@ spool_start(struct proxy *px, struct err *e)
     err_clear(&re);
     if (spool_recover(px->spool, recover_cb, &r, &re) < 0)
         log_warn("spool recovery: %s", re.text);
+    int queue = px->o->delivery == PROXY_DELIVERY_QUEUE;
+    if (queue)
+        runner_start(px);
     for (size_t i = 0; i < r.n; i++) {
+        if (queue) {
+            log_info("%s: queued again from an earlier run", r.ids[i]);
+            runner_add(px, r.ids[i], 0);
+            continue;
+        }
+        if (was_queued(px->spool, r.ids[i])) {
+            log_error("%s: queued by delivery: queue and not delivered yet: left in the spool "
+                      "(start with delivery: queue to deliver it)",
+                      r.ids[i]);
+            continue;
+        }
         log_warn("%s: leftover from an earlier run removed (proxy mode: the MTA retries it)",
                  r.ids[i]);
-        if (spool_remove(px->spool, r.ids[i], &re) < 0)
+        if (spool_remove_flags(px->spool, r.ids[i], SPOOL_NOSYNC, &re) < 0)
             log_warn("%s: %s", r.ids[i], re.text);
     }
     free(r.ids);
@@ -314,7 +349,7 @@ jobs_running(const struct proxy *px)
     for (const struct sess *s = px->sessions; s; s = s->next)
         if (s->job_busy)
             return 1;
-    return 0;
+    return runner_jobs_running(px);
 }
 
 static void reload_timer_cb(uv_timer_t *t);
@@ -518,12 +553,13 @@ proxy_run(const struct proxy_opts *o, struct err *e)
     signal(SIGPIPE, SIG_IGN);
     int rc = proxy_setup(px, e);
     if (rc == 0) {
-        log_info("arcproxy ready: mode %s, downstream %s, spool %s",
+        log_info("arcproxy ready: mode %s, delivery %s, downstream %s, spool %s",
                  px->o->mode == PROXY_MODE_PASS ? "pass"
                  : px->o->mode == PROXY_MODE_V  ? "v"
                  : px->o->mode == PROXY_MODE_S  ? "s"
-                                                : "sv",
-                 px->o->downstream, px->o->spool_dir);
+                                            : "sv",
+                 px->o->delivery == PROXY_DELIVERY_QUEUE ? "queue" : "proxy", px->o->downstream,
+                 px->o->spool_dir);
         uv_run(&loop, UV_RUN_DEFAULT);
         log_info("stopped");
     }
@@ -538,6 +574,7 @@ proxy_run(const struct proxy_opts *o, struct err *e)
     px->pidfile = pidfile_close(px->pidfile, 1, &pe);
     if (pe.code)
         log_warn("%s", pe.text);
+    runner_free(px);
     spool_close(px->spool);
     conf_free(px->pending);
     proxy_conf_unref(px->conf);

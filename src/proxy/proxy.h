@@ -21,12 +21,17 @@
  *            allow_root, SIGHUP reload (see below).
  *   NOT YET  per-message metrics (messages, seals, verdicts, downstream failures,
  *            latency) are counted by nobody yet: session.c/downstream.c must call them.
- *   NOT YET  stage 3: queue mode (250 after spool_commit, queue runner with backoff, DSN).
+ *   DONE     stage 3: queue mode (delivery: queue): engine, then prepend + durable
+ *            commit, then 250 "queued as"; queue runner (runner.c) with its own
+ *            downstream per delivery, XFORWARD/MAIL params/NOTIFY/ORCPT from the file,
+ *            per-recipient results, progress by rewriting the file, backoff retry_min ..
+ *            retry_max, max_age expiry, DSNs via src/queue/dsn.h (not for <> or NOTIFY
+ *            without FAILURE), recovery at start, SIGTERM drain; proxy mode publishes
+ *            without fsync; limits.min_data_rate (421 4.4.2 after PROXY_RATE_GRACE_MS).
  *   NOT YET  non-blocking DNS (issue 4): without --dns-zone, keys are looked up with the
  *            blocking system resolver on the worker thread.
- *   NOT YET  downstream connection pool shared between sessions; minimum data rate;
- *            small messages kept in memory instead of the spool (proxy mode pays one
- *            spool_commit, i.e. fsync of file and directory, per message).
+ *   NOT YET  downstream connection pool shared between sessions and deliveries; small
+ *            messages kept in memory instead of the spool; DSN for NOTIFY=DELAY.
  *
  *   proxy_opts_default(o)          defaults (below); strings are borrowed, never freed
  *   proxy_parse_mode(s, &m)        "pass" "v" "s" "sv" -> enum proxy_mode
@@ -49,11 +54,11 @@
  * unreadable key or zone, spool locked); once running, failures are per session (a reply
  * and a log line), never fatal.
  *
- * Spool use in proxy mode: the spool is a temporary store. spool_commit is the only way
- * the spool API makes a file readable, so each message is fsync'd once before it goes
- * downstream (a cost a non-durable commit variant in src/queue could remove); the file is
- * removed after downstream's final reply. Leftovers found at start (a crash) were never
- * acknowledged by us without downstream's 250 first, so they are removed, with a log line.
+ * Spool use in proxy mode: the spool is a temporary store. Each message is published
+ * with spool_commit_flags(SPOOL_NOSYNC) (END record + rename, no fsync: nothing was
+ * promised yet) and removed without fsync after downstream's final reply. Leftovers found
+ * at start (a crash) were never acknowledged by us without downstream's 250 first, so
+ * they are removed, with a log line; a torn one is moved to corrupt/ by spool_recover.
  */
 #ifndef ARCPROXY_PROXY_H
 #define ARCPROXY_PROXY_H
@@ -92,6 +97,12 @@ struct proxy_reload {
 };
 
 #define PROXY_MAX_METRICS 4
+enum proxy_delivery {
+    PROXY_DELIVERY_PROXY, /* relay in lock-step, downstream's reply upstream (default) */
+    PROXY_DELIVERY_QUEUE, /* 250 after a durable commit, the queue runner delivers */
+};
+
+#define PROXY_RATE_GRACE_MS 5000 /* the minimum data rate applies after this much DATA */
 
 struct proxy_opts {
     const char *listen[PROXY_MAX_LISTEN]; /* "127.0.0.1:10025", "[::1]:10025" */
@@ -124,6 +135,12 @@ struct proxy_opts {
     const char *user, *group;          /* switch after binding; NULL: stay */
     int allow_root;                    /* run as root without user */
     const struct proxy_reload *reload; /* SIGHUP; NULL: SIGHUP is logged and ignored */
+    enum proxy_delivery delivery; /* default PROXY_DELIVERY_PROXY */
+    uint64_t retry_min_ms;        /* queue mode: first retry delay; 5 min */
+    uint64_t retry_max_ms;        /* queue mode: longest retry delay; 1 h */
+    uint64_t max_age_ms;          /* queue mode: then failed, DSN; 5 days */
+    unsigned max_deliveries;      /* queue mode: concurrent deliveries; 10 */
+    uint64_t min_data_rate;       /* bytes/s over DATA after a grace period; 0: off */
 };
 
 void proxy_opts_default(struct proxy_opts *o);

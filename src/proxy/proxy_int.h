@@ -56,6 +56,8 @@ struct proxy_conf {
 
 struct metrics_server;
 struct pidfile;
+struct qent;
+struct qdel;
 
 struct proxy {
     uv_loop_t *loop;
@@ -85,6 +87,13 @@ struct proxy {
     unsigned long next_id;
     char rbuf[PROXY_CHUNK]; /* the one read buffer: read callbacks consume it at once */
     int rbuf_busy;
+    /* queue mode (runner.c) */
+    struct qent *queue; /* queued messages, in no order */
+    size_t nqueue;
+    struct qdel *deliveries; /* in flight, doubly linked */
+    unsigned ndeliv;
+    uv_timer_t qtimer;
+    int qtimer_on; /* initialised and not closed */
 };
 
 enum ds_op {
@@ -102,6 +111,7 @@ enum ds_op {
 struct ds {
     struct proxy *px;
     struct sess *s; /* NULL once the session let it go */
+    struct qdel *q; /* or: the queue delivery that owns it (runner.c) */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_connect_t creq;
@@ -137,6 +147,8 @@ struct job {
     size_t nrcpt;
     char **params; /* key, value pairs */
     size_t nparams;
+    char **attrs; /* key, value pairs (queue mode: arrival, client, XFORWARD) */
+    size_t nattrs;
     char qid[SPOOL_ID_MAX];
     /* END: the engine's part */
     struct arc_msg *am;
@@ -173,8 +185,11 @@ struct sess {
     size_t nrcpt, rcpt_cap, nrcpt_tried;
     char **params;
     size_t nparams;
-    char *xf_addr;     /* XFORWARD ADDR of the transaction, for logs and smtp.remote-ip */
-    char ds_fail[300]; /* downstream lost inside the transaction: the 4xx owed */
+    char *xf_addr; /* XFORWARD ADDR of the transaction, for logs and smtp.remote-ip */
+    char *xf[7];   /* queue mode: the XFORWARD attributes, kept with the message */
+    int xf_present;
+    uint64_t t_data, data_bytes; /* minimum data rate: DATA start (ms), bytes since */
+    char ds_fail[300];           /* downstream lost inside the transaction: the 4xx owed */
     struct arc_msg *am;
     int arc_bad;
     char arc_err[160];
@@ -217,6 +232,7 @@ void proxy_sess_gone(struct proxy *px);
 
 /* downstream.c */
 struct ds *ds_open(struct sess *s);
+struct ds *ds_open_for(struct proxy *px, struct sess *s, struct qdel *q);
 void ds_flush(struct ds *ds);
 void ds_arm(struct ds *ds, unsigned ms);
 void ds_release(struct ds *ds);
@@ -226,6 +242,21 @@ void ds_kill(struct ds *ds);
 struct job *job_new(struct sess *s, enum job_kind kind);
 void job_enqueue(struct sess *s, struct job *j);
 void job_free(struct job *j);
+
+/* runner.c (queue mode) */
+void runner_add(struct proxy *px, const char *qid, unsigned delay_ms);
+void runner_start(struct proxy *px);
+void runner_stop(struct proxy *px);
+void runner_kill(struct proxy *px);
+void runner_free(struct proxy *px);
+/* runner_jobs_running - a delivery's worker job may be reading px->o right now */
+int runner_jobs_running(const struct proxy *px);
+void qdel_ds_ready(struct qdel *q);
+void qdel_ds_reply(struct qdel *q, enum ds_op op, const struct smtp_client_reply *r);
+void qdel_ds_failed(struct qdel *q, const char *text);
+void qdel_ds_drained(struct qdel *q);
+const char *qdel_id(const struct qdel *q);
+void qdel_forget_ds(struct qdel *q);
 
 /* opts.c */
 int proxy_parse_addr(const char *s, struct sockaddr_storage *ss, struct err *e);

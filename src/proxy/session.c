@@ -19,6 +19,12 @@
  * DATA downstream, the new header fields, the file in 64 KiB read jobs (each read waits
  * for the previous chunk's write to complete), "."; downstream's reply goes upstream.
  * Downstream failures become 451 4.4.x; nothing but downstream's own 250 becomes a 250.
+ *
+ * Queue mode (delivery: queue): MAIL and RCPT are answered here (XFORWARD attributes kept
+ * for the file); at end of data the job runs the engine, writes its header fields into
+ * the file and commits it durably; the reply is "250 2.0.0 Ok: queued as ID" and the
+ * queue runner (runner.c) takes the file. A temperror or a spool error is a 4xx and
+ * leaves nothing queued. limits.min_data_rate is checked as DATA bytes arrive.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -75,6 +81,11 @@ txn_clear(struct sess *s)
     s->nparams = 0;
     free(s->xf_addr);
     s->xf_addr = NULL;
+    for (size_t i = 0; i < 7; i++) {
+        free(s->xf[i]);
+        s->xf[i] = NULL;
+    }
+    s->xf_present = 0;
     s->ds_fail[0] = '\0';
     s->am = arc_msg_free(s->am);
     s->arc_bad = 0;
@@ -366,6 +377,17 @@ end_done(struct sess *s, struct job *j)
         fail_end(s, "451 4.7.0 ARC verification temporarily failed, try again later");
         return;
     }
+    if (s->px->o->delivery == PROXY_DELIVERY_QUEUE) {
+        char text[120];
+        snprintf(text, sizeof text, "250 2.0.0 Ok: queued as %s", j->qid);
+        /* the runner's now; no job of s runs here (after_cb, before the next job starts;
+         * the reply below runs the reset hook, which queues JOB_FINISH) */
+        s->wk.qid[0] = '\0';
+        summary(s, text);
+        reply_up(s, text);
+        runner_add(s->px, j->qid, 0);
+        return;
+    }
     buf_free(&s->prepend);
     s->prepend = j->prepend;
     buf_init(&j->prepend, 0);
@@ -460,6 +482,19 @@ hook_mail(void *ctx, const struct smtp_cmd *cmd, const struct smtp_xforward *xf)
             a += 5;
         s->xf_addr = xstrdup(a);
     }
+    if (s->px->o->delivery == PROXY_DELIVERY_QUEUE) {
+        /* queue mode: nothing downstream now; XFORWARD is kept with the message */
+        if (xf && xf->present) {
+            const char *v[7] = {xf->name, xf->addr,  xf->port,  xf->proto,
+                                xf->helo, xf->ident, xf->source};
+            for (size_t i = 0; i < 7; i++)
+                s->xf[i] = dup_or_null(v[i]);
+            s->xf_present = 1;
+        }
+        s->txn = 1;
+        reply_up(s, smtp_reply_text(SMTP_R_MAIL_OK));
+        return;
+    }
     mail_go(s);
 }
 
@@ -470,6 +505,11 @@ hook_rcpt(void *ctx, const struct smtp_cmd *cmd)
     s->wait = UP_RCPT;
     s->cmd = cmd;
     s->nrcpt_tried++;
+    if (s->px->o->delivery == PROXY_DELIVERY_QUEUE) {
+        rcpt_keep(s, cmd);
+        reply_up(s, smtp_reply_text(SMTP_R_RCPT_OK));
+        return;
+    }
     if (s->ds_fail[0] || !s->ds) {
         reply_up(s, s->ds_fail[0] ? s->ds_fail : "451 4.4.2 downstream connection lost");
         return;
@@ -484,16 +524,38 @@ hook_rcpt(void *ctx, const struct smtp_cmd *cmd)
     ds_flush(ds);
 }
 
+/* queue_attrs - what the runner needs later: arrival time, client, XFORWARD. */
+static void
+queue_attrs(struct sess *s, struct job *j)
+{
+    static const char *const names[7] = {"xf.NAME", "xf.ADDR",  "xf.PORT",  "xf.PROTO",
+                                         "xf.HELO", "xf.IDENT", "xf.SOURCE"};
+    char arr[32];
+    snprintf(arr, sizeof arr, "%lld", (long long)time(NULL));
+    j->attrs = xcalloc(2 * 9, sizeof *j->attrs);
+    j->attrs[j->nattrs * 2] = xstrdup("arrival");
+    j->attrs[j->nattrs++ * 2 + 1] = xstrdup(arr);
+    j->attrs[j->nattrs * 2] = xstrdup("client");
+    j->attrs[j->nattrs++ * 2 + 1] = xstrdup(s->ip);
+    for (size_t i = 0; s->xf_present && i < 7; i++) {
+        j->attrs[j->nattrs * 2] = xstrdup(names[i]);
+        j->attrs[j->nattrs++ * 2 + 1] = dup_or_null(s->xf[i]);
+    }
+}
+
 static void
 hook_data_start(void *ctx)
 {
     struct sess *s = ctx;
     s->wait = UP_DATA;
-    if (s->ds_fail[0] || !s->ds) {
+    const struct proxy_opts *o = s->px->o;
+    int queue = o->delivery == PROXY_DELIVERY_QUEUE;
+    if (!queue && (s->ds_fail[0] || !s->ds)) {
         reply_up(s, s->ds_fail[0] ? s->ds_fail : "451 4.4.2 downstream connection lost");
         return;
     }
-    const struct proxy_opts *o = s->px->o;
+    s->t_data = proxy_now_ms(s->px);
+    s->data_bytes = 0;
     if (o->mode != PROXY_MODE_PASS) {
         struct arc_opts ao;
         arc_opts_default(&ao);
@@ -509,6 +571,8 @@ hook_data_start(void *ctx)
     j->rcpt = strv_dup(s->rcpt, s->nrcpt * 3);
     j->nparams = s->nparams;
     j->params = strv_dup(s->params, s->nparams * 2);
+    if (queue)
+        queue_attrs(s, j);
     s->spool_used = 1;
     s->in_msg = 1;
     job_enqueue(s, j);
@@ -729,6 +793,24 @@ up_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
     *b = uv_buf_init(s->px->rbuf, sizeof s->px->rbuf);
 }
 
+/* check_rate - limits.min_data_rate: after a grace period, the bytes received since DATA
+ * must keep up with rate * (elapsed - grace); else 421 4.4.2 and the session ends. */
+static void
+check_rate(struct sess *s, size_t n)
+{
+    uint64_t rate = s->px->o->min_data_rate;
+    s->data_bytes += n;
+    if (!rate)
+        return;
+    uint64_t el = proxy_now_ms(s->px) - s->t_data;
+    if (el <= PROXY_RATE_GRACE_MS || s->data_bytes * 1000 >= rate * (el - PROXY_RATE_GRACE_MS))
+        return;
+    log_info("%s: data rate too low: %llu bytes in %llu ms (minimum %llu bytes/s after %u ms)",
+             s->id, (unsigned long long)s->data_bytes, (unsigned long long)el,
+             (unsigned long long)rate, PROXY_RATE_GRACE_MS);
+    smtp_server_timeout(s->srv);
+}
+
 static void
 up_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 {
@@ -737,8 +819,11 @@ up_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         return;
     if (nread > 0) {
         s->progress = 1;
-        if (s->srv)
+        if (s->srv) {
             smtp_server_input(s->srv, b->base, (size_t)nread);
+            if (smtp_server_in_data(s->srv))
+                check_rate(s, (size_t)nread);
+        }
     } else if (nread < 0) {
         if (nread != UV_EOF)
             log_info("%s: read: %s", s->id, uv_strerror((int)nread));

@@ -53,6 +53,7 @@ job_free(struct job *j)
     free(j->sender);
     free_strv(j->rcpt, j->nrcpt * 3);
     free_strv(j->params, j->nparams * 2);
+    free_strv(j->attrs, j->nattrs * 2);
     free(j->remote_ip);
     arc_msg_free(j->am);
     free(j);
@@ -82,6 +83,8 @@ do_create(struct job *j, struct spool *sp, struct sess_wk *wk)
         rc = spool_put_rcpt(wk->w, j->rcpt[3 * i], j->rcpt[3 * i + 1], j->rcpt[3 * i + 2], &j->e);
     for (size_t i = 0; rc == 0 && i < j->nparams; i++)
         rc = spool_put_param(wk->w, j->params[2 * i], j->params[2 * i + 1], &j->e);
+    for (size_t i = 0; rc == 0 && i < j->nattrs; i++)
+        rc = spool_put_attr(wk->w, j->attrs[2 * i], j->attrs[2 * i + 1], &j->e);
     if (rc < 0)
         wk_fail(wk, j, rc);
 }
@@ -188,12 +191,52 @@ do_arc(struct job *j, const struct proxy *px)
         add_authres(j, o);
 }
 
+/* do_end_queue - queue mode: the engine first (a temperror is answered before anything
+ * is promised), its header fields into the file, then the durable commit; the runner
+ * owns the file from the 250 on (end_done clears wk->qid: JOB_FINISH leaves it alone). */
+static void
+do_end_queue(struct job *j, struct proxy *px, struct sess_wk *wk)
+{
+    do_write(j, wk);
+    if (j->am)
+        do_arc(j, px);
+    if (!wk->w || wk->failed) {
+        if (j->rc == 0)
+            j->rc = err_set(&j->e, ARC_EIO, "spool write failed earlier");
+        return;
+    }
+    if (j->temperror) {
+        wk->w = spool_abort(wk->w);
+        return;
+    }
+    int rc = j->prepend.len ? spool_put_prepend(wk->w, j->prepend.data, j->prepend.len, &j->e) : 0;
+    if (rc < 0) {
+        wk_fail(wk, j, rc);
+        return;
+    }
+    rc = spool_commit(wk->w, j->qid, &j->e);
+    wk->w = NULL;
+    if (rc < 0) {
+        wk->failed = 1;
+        j->qid[0] = '\0';
+        j->rc = rc;
+        return;
+    }
+    /* until the loop hands it to the runner (end_done clears this), a later JOB_FINISH
+     * removes it: a session that went away before its 250 must not leave a queued copy */
+    snprintf(wk->qid, sizeof wk->qid, "%s", j->qid);
+}
+
 static void
 do_end(struct job *j, struct proxy *px, struct sess_wk *wk)
 {
+    if (px->o->delivery == PROXY_DELIVERY_QUEUE) {
+        do_end_queue(j, px, wk);
+        return;
+    }
     do_write(j, wk);
     if (wk->w && !wk->failed) {
-        int rc = spool_commit(wk->w, wk->qid, &j->e);
+        int rc = spool_commit_flags(wk->w, wk->qid, SPOOL_NOSYNC, &j->e);
         wk->w = NULL;
         if (rc < 0) {
             wk->failed = 1;
@@ -242,7 +285,7 @@ do_finish(struct job *j, struct proxy *px, struct sess_wk *wk)
     if (wk->qid[0]) {
         struct err e;
         err_clear(&e);
-        if (spool_remove(px->spool, wk->qid, &e) < 0)
+        if (spool_remove_flags(px->spool, wk->qid, SPOOL_NOSYNC, &e) < 0)
             log_warn("%s: spool remove: %s", wk->qid, e.text);
         wk->qid[0] = '\0';
     }

@@ -49,6 +49,7 @@
 #include "../util/err.h"
 #include "../util/log.h"
 #include "../util/xalloc.h"
+#include "gsync.h"
 #include "spool.h"
 
 #define REC_HDR     5
@@ -77,6 +78,9 @@ struct spool {
     int rootfd, tmpfd, queuefd, corruptfd; /* rootfd also holds the flock */
     uint64_t seed;
     atomic_ulong counter;
+    struct gsync dirsync; /* group commit of fsync(queue/) */
+    atomic_ulong ncommit, ncommit_nosync, nfile_fsync;
+    int dirsync_on;
 };
 
 struct spool_writer {
@@ -325,6 +329,8 @@ spool_open(const char *dir, struct spool **spp, struct err *e)
     if ((made_root && (rc = fsync_parent(dir, e)) < 0) || (rc = probe_write(sp, e)) < 0)
         goto fail;
     sp->seed = random_seed();
+    gsync_init(&sp->dirsync);
+    sp->dirsync_on = 1;
     pthread_once(&crc_once, crc_init);
     *spp = sp;
     return 0;
@@ -342,6 +348,8 @@ spool_close(struct spool *sp)
     close_fd(&sp->queuefd);
     close_fd(&sp->corruptfd);
     close_fd(&sp->rootfd); /* releases the lock */
+    if (sp->dirsync_on)
+        gsync_destroy(&sp->dirsync);
     free(sp->dir);
     free(sp);
     return NULL;
@@ -722,10 +730,30 @@ publish(struct spool_writer *w, struct err *e)
     return 0;
 }
 
+/* fsync_queue_dir - the group-commit leader's fsync (gsync_fn). */
+static int
+fsync_queue_dir(void *arg, struct err *e)
+{
+    struct spool *sp = arg;
+    if (fsync(sp->queuefd) < 0)
+        return sys_err(e, "fsync queue directory", sp->dir);
+    return 0;
+}
+
+/* sync_queue_dir - make a rename or unlink in queue/ durable; shares the fsync with
+ * every other thread whose change came before it started (gsync.h). */
+static int
+sync_queue_dir(struct spool *sp, struct err *e)
+{
+    uint64_t t = gsync_ticket(&sp->dirsync);
+    return gsync_wait(&sp->dirsync, t, fsync_queue_dir, sp, e);
+}
+
 int
-spool_commit(struct spool_writer *w, char *id_out, struct err *e)
+spool_commit_flags(struct spool_writer *w, char *id_out, unsigned flags, struct err *e)
 {
     int published = 0, rc;
+    int sync = !(flags & SPOOL_NOSYNC);
     if (w->ioerr) {
         rc = err_set(e, ARC_ESTATE, "spool %s: commit after an error", w->id);
         goto fail;
@@ -736,9 +764,12 @@ spool_commit(struct spool_writer *w, char *id_out, struct err *e)
     }
     if ((rc = write_end(w, e)) < 0)
         goto fail;
-    if (fsync(w->fd) < 0) {
-        rc = sys_err(e, "fsync", w->id);
-        goto fail;
+    if (sync) {
+        if (fsync(w->fd) < 0) {
+            rc = sys_err(e, "fsync", w->id);
+            goto fail;
+        }
+        atomic_fetch_add(&w->sp->nfile_fsync, 1);
     }
     int fd = w->fd;
     w->fd = -1;
@@ -749,10 +780,9 @@ spool_commit(struct spool_writer *w, char *id_out, struct err *e)
     if ((rc = publish(w, e)) < 0)
         goto fail;
     published = 1;
-    if (fsync(w->sp->queuefd) < 0) {
-        rc = sys_err(e, "fsync queue directory for", w->id);
+    if (sync && (rc = sync_queue_dir(w->sp, e)) < 0)
         goto fail;
-    }
+    atomic_fetch_add(sync ? &w->sp->ncommit : &w->sp->ncommit_nosync, 1);
     if (id_out)
         memcpy(id_out, w->id, SPOOL_ID_MAX);
     writer_free(w);
@@ -762,6 +792,24 @@ fail:
     discard(w, published);
     writer_free(w);
     return rc;
+}
+
+int
+spool_commit(struct spool_writer *w, char *id_out, struct err *e)
+{
+    return spool_commit_flags(w, id_out, 0, e);
+}
+
+void
+spool_stats(struct spool *sp, struct spool_stats *st)
+{
+    struct gsync_stats g;
+    gsync_stats(&sp->dirsync, &g);
+    st->commits = atomic_load(&sp->ncommit);
+    st->commits_nosync = atomic_load(&sp->ncommit_nosync);
+    st->file_fsyncs = atomic_load(&sp->nfile_fsync);
+    st->dir_fsyncs = g.fsyncs;
+    st->dir_fsyncs_shared = g.covered;
 }
 
 struct spool_writer *
@@ -1151,16 +1199,22 @@ spool_read_close(struct spool_reader *r)
 }
 
 int
-spool_remove(struct spool *sp, const char *id, struct err *e)
+spool_remove_flags(struct spool *sp, const char *id, unsigned flags, struct err *e)
 {
     if (!spool_id_valid(id))
         return err_set(e, ARC_EINVAL, "spool: bad queue id");
     if (unlinkat(sp->queuefd, id, 0) < 0)
         return errno == ENOENT ? err_set(e, ARC_ENOENT, "spool %s: no such message", id)
                                : sys_err(e, "unlink", id);
-    if (fsync(sp->queuefd) < 0)
-        return sys_err(e, "fsync queue directory for", id);
-    return 0;
+    if (flags & SPOOL_NOSYNC)
+        return 0;
+    return sync_queue_dir(sp, e);
+}
+
+int
+spool_remove(struct spool *sp, const char *id, struct err *e)
+{
+    return spool_remove_flags(sp, id, 0, e);
 }
 
 /* ---- recovery ---- */

@@ -14,6 +14,8 @@
  *   spool_write(w, p, n, e)          message bytes, buffered, any number of calls
  *   spool_put_prepend(w, p, n, e)    header fields to send before the data (ARC set)
  *   spool_commit(w, id, e)           END + flush + fsync + close + rename + fsync(dir)
+ *   spool_commit_flags(w, id, fl, e) the same; SPOOL_NOSYNC: END + close + rename only
+ *                                    (published and readable, not durable: proxy mode)
  *   spool_abort(w)                   close + unlink; NULL is fine; returns NULL
  *
  *   spool_read_open(sp, id, &r, e)   verify the whole file, then open it for reading
@@ -22,8 +24,12 @@
  *                                    0 at the end, < 0 error
  *   spool_read_close(r)              NULL is fine; returns NULL
  *   spool_remove(sp, id, e)          unlink queue/ID and fsync the directory
+ *   spool_remove_flags(sp, id, fl, e) SPOOL_NOSYNC: unlink only
+ *   spool_stats(sp, &st)             commits, fsyncs of files and of queue/ (counters)
  *
- * Durability: a message is durable exactly when spool_commit returned 0. Files in tmp/
+ * Durability: a message is durable exactly when spool_commit returned 0 (without
+ * SPOOL_NOSYNC: that variant publishes a file a crash may lose or truncate, which
+ * spool_recover then finds incomplete; for callers that never promised it). Files in tmp/
  * are writes in progress (after a crash: aborted writes, removed by spool_recover);
  * files in queue/ were renamed there only after their bytes were fsync'd, and the
  * directory is fsync'd before spool_commit returns. Every file ends with an END record
@@ -54,13 +60,16 @@
  * corrupt length field cannot cause a large allocation. Message size is not limited
  * here (the SMTP layer does that); the data is streamed, never held.
  *
- * Costs: a commit is one write, fsync(file), close, rename, fsync(dir); a large message
+ * Costs: a commit is one write, fsync(file), close, rename, fsync(dir); the directory
+ * fsync is a group commit (gsync.h): concurrent commits on several threads fsync their
+ * files at the same time and share one fsync(queue/) started after their renames. A
+ * large message
  * has its writeback started every 4 MiB as it arrives (Linux), so the commit's fsync
  * finds little left. spool_read_open reads the whole file once before streaming it, and
  * spool_recover reads every queued file: both are linear in bytes (CRC-32, slicing-by-8).
  *
- * Not done: per-recipient delivery state (a partly delivered message is re-sent whole);
- * batching of fsyncs across messages (the caller's business); directory hashing for very
+ * Not done: per-recipient delivery state (the caller rewrites a partly delivered
+ * message as a new file with the recipients left); directory hashing for very
  * large queues; protection against a lying disk (fsync is trusted).
  */
 #ifndef ARCPROXY_SPOOL_H
@@ -81,6 +90,8 @@
 #define SPOOL_MAX_ENV     (1 << 20) /* all envelope records together */
 #define SPOOL_MAX_PREPEND (1 << 18) /* all prepended header bytes together */
 #define SPOOL_MAX_RECORD  (1 << 16) /* one record's data (data records are this big) */
+
+#define SPOOL_NOSYNC 1u /* flag: publish or remove without fsync (not durable) */
 
 struct spool;
 struct spool_writer;
@@ -133,6 +144,7 @@ int spool_put_prepend(struct spool_writer *w, const void *p, size_t n, struct er
 /* spool_commit - make the message durable; id_out (SPOOL_ID_MAX bytes) may be NULL.
  * w is freed in every case; on failure nothing of the message is left in the spool. */
 int spool_commit(struct spool_writer *w, char *id_out, struct err *e);
+int spool_commit_flags(struct spool_writer *w, char *id_out, unsigned flags, struct err *e);
 struct spool_writer *spool_abort(struct spool_writer *w);
 
 int spool_read_open(struct spool *sp, const char *id, struct spool_reader **rp, struct err *e);
@@ -140,6 +152,17 @@ const struct spool_env *spool_read_env(const struct spool_reader *r);
 ssize_t spool_read_data(struct spool_reader *r, void *buf, size_t cap, struct err *e);
 struct spool_reader *spool_read_close(struct spool_reader *r);
 int spool_remove(struct spool *sp, const char *id, struct err *e);
+int spool_remove_flags(struct spool *sp, const char *id, unsigned flags, struct err *e);
+
+/* spool_stats - counters since spool_open (any thread). */
+struct spool_stats {
+    uint64_t commits;           /* durable commits that succeeded */
+    uint64_t commits_nosync;    /* SPOOL_NOSYNC commits that succeeded */
+    uint64_t file_fsyncs;       /* fsync of a message file */
+    uint64_t dir_fsyncs;        /* fsync of queue/ (commits and removes) */
+    uint64_t dir_fsyncs_shared; /* durable renames/unlinks covered by another's fsync */
+};
+void spool_stats(struct spool *sp, struct spool_stats *st);
 
 /* spool_env_attr - value of the first attribute named key (case-sensitive), or NULL. */
 const char *spool_env_attr(const struct spool_env *env, const char *key);

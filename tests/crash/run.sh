@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# tests/crash/run.sh ARCPROXY - crash safety in proxy mode (test_crash.py): load from Python
+# tests/crash/run.sh ARCPROXY - crash safety in proxy and queue mode (test_crash.py): load from Python
 # clients and Postfix's smtp-source, arcproxy killed with SIGKILL at random moments
 # CRASH_ROUNDS (20) times and restarted; every message that got a 250 must be at the sink.
 # Exit 77 (skipped) without smtp-source, a failure instead when CI=true; 0 only if all passed.

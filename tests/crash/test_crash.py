@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""test_crash.py ARCPROXY - crash safety of the daemon in proxy mode (issue 3, "Crash safety").
+"""test_crash.py ARCPROXY - crash safety of the daemon in proxy and queue mode (issue 3,
+"Crash safety").
 
 tests/smtp/harness/sink.py plays the return port; arcproxy runs in between (provisional flags,
 docs/operations.md). Load: CRASH_CLIENTS (4) Python client threads, each sending messages with
@@ -11,9 +12,15 @@ killed with SIGKILL (by PID) at random moments CRASH_ROUNDS (20) times and resta
 port and spool dir. At the end: every acknowledged Message-ID is at the sink (lost=0),
 duplicates are counted, the spool is clean, and a sample of sealed messages verifies.
 
-Runs mode sv, then mode pass (CRASH_MODES="sv pass"). Every loop is bounded in count and
-time; only processes started here are signalled, by PID. Prints one line per check and
-"N passed, N failed"; exit 0 only if all passed.
+Runs mode sv, mode pass, then queue mode (delivery: queue, mode sv, from a YAML file:
+CRASH_MODES="sv pass queue"). In queue mode a 250 comes from our own durable commit, so the
+messages are still in the spool when the daemon is killed; the last daemon must deliver every
+one of them (lost=0 once the queue drained). A self-check then proves that the test notices
+a loss: a short queue-mode run whose queue/ is wiped between a kill and the restart (with
+downstream deferring everything, so the queue holds messages) must report lost > 0
+(CRASH_SELFCHECK=0 skips it). Every loop is bounded in count and time; only processes
+started here are signalled, by PID. Prints one line per check and "N passed, N failed";
+exit 0 only if all passed.
 """
 
 import os
@@ -37,8 +44,9 @@ from smtpclient import Conversation  # noqa: E402
 BIN = os.path.abspath(sys.argv[1])
 ROUNDS = int(os.environ.get("CRASH_ROUNDS", "20"))
 CLIENTS = int(os.environ.get("CRASH_CLIENTS", "4"))
-MODES = os.environ.get("CRASH_MODES", "sv pass").split()
-MAX_ATTEMPTS = 10           # per message, like an MTA's bounded retries
+MODES = os.environ.get("CRASH_MODES", "sv pass queue").split()
+SELFCHECK = os.environ.get("CRASH_SELFCHECK", "1") != "0"
+MAX_ATTEMPTS = 20           # per message, like an MTA's bounded retries (with backoff)
 SMTP_SOURCE = shutil.which("smtp-source") or (
     "/usr/sbin/smtp-source" if os.access("/usr/sbin/smtp-source", os.X_OK) else None)
 WORK = tempfile.mkdtemp(prefix="arcproxy-crash-")
@@ -138,6 +146,7 @@ class Client(threading.Thread):
         self.gave_up = []
         self.seq = 0
         self.replies = {}
+        self.last_err = {}
         self.exc = None
 
     def next_mid(self):
@@ -175,13 +184,16 @@ class Client(threading.Thread):
                 self.replies[r.code // 100] = self.replies.get(r.code // 100, 0) + 1
                 ok = r.code == 250
                 if r.code != 250:
+                    self.last_err[mid] = r.first
                     conv.close()
                     conv = None
-            except (AssertionError, OSError):
+            except (AssertionError, OSError) as e:
+                self.last_err[mid] = str(e)[-160:]
                 if conv is not None:
                     conv.close()
                 conv = None
-                time.sleep(0.02)
+                # back off as an MTA would, so that retries spread over several up-times
+                time.sleep(min(1.0, 0.05 * self.attempts[mid]))
             if ok:
                 self.acked.add(mid)
             elif self.attempts[mid] < MAX_ATTEMPTS:
@@ -229,26 +241,61 @@ def spool_files(spool):
     return out
 
 
-def run_mode(mode, zone, key):
-    print("--- mode %s, %d rounds, %d clients, seed %d" % (mode, ROUNDS, CLIENTS, SEED), flush=True)
+def queue_config(tag, port, sink_port, spool, zone, key):
+    """Queue mode is configured by file (there is no provisional flag for it)."""
+    path = os.path.join(WORK, "arcproxy-%s.yaml" % tag)
+    with open(path, "w") as f:
+        f.write('listen: ["127.0.0.1:%d"]\ndownstream:\n  address: "127.0.0.1:%d"\n'
+                '  command_timeout: 10s\nspool_dir: "%s"\nhostname: proxy.test\n'
+                'delivery: queue\nmode: sv\nauthserv_id: mx.crash.example\n'
+                'keys:\n  domain: crash.example\n  selector: c1\n  key_file: "%s"\n'
+                'dns:\n  zone_file: "%s"\nqueue:\n  retry_min: 100ms\n  retry_max: 500ms\n'
+                'logging:\n  level: %s\n' % (port, sink_port, spool, key, zone, os.environ.get("CRASH_LOG_LEVEL", "warn")))
+    return [BIN, "-c", path]
+
+
+def wipe_queue(spool):
+    d = os.path.join(spool, "queue")
+    n = 0
+    for f in os.listdir(d) if os.path.isdir(d) else []:
+        os.unlink(os.path.join(d, f))
+        n += 1
+    return n
+
+
+def run_mode(mode, zone, key, rounds=None, wipe=False):
+    """One load + kill -9 campaign. wipe: the loss self-check (queue mode only): returns
+    the number of messages the detector reports lost instead of checking lost=0."""
+    rounds = ROUNDS if rounds is None else rounds
+    queue = mode == "queue"
+    tag = mode + ("-wipe" if wipe else "")
+    print("--- mode %s, %d rounds, %d clients, seed %d" % (tag, rounds, CLIENTS, SEED), flush=True)
     sink = Sink(max_records=500000, max_connections=512, keep_data=True)
     sink.start()
     port = free_port()
-    spool = os.path.join(WORK, "spool-" + mode)
-    args = [BIN, "--listen", "127.0.0.1:%d" % port, "--downstream", "127.0.0.1:%d" % sink.port,
-            "--spool-dir", spool, "--hostname", "proxy.test", "--mode", mode,
-            "--ds-timeout", "10s", "--shutdown-timeout", "10s", "--log-level", "warn"]
-    if mode != "pass":
+    spool = os.path.join(WORK, "spool-" + tag)
+    if queue:
+        args = queue_config(tag, port, sink.port, spool, zone, key)
+    else:
+        args = [BIN, "--listen", "127.0.0.1:%d" % port, "--downstream",
+                "127.0.0.1:%d" % sink.port, "--spool-dir", spool, "--hostname", "proxy.test",
+                "--mode", mode, "--ds-timeout", "10s", "--shutdown-timeout", "10s",
+                "--log-level", "warn"]
+    if not queue and mode != "pass":
         args += ["--authserv-id", "mx.crash.example", "--dns-zone", zone]
     if mode in ("s", "sv"):
         args += ["--seal-domain", "crash.example", "--seal-selector", "c1", "--seal-key", key]
-    d = Daemon(args, port, mode)
+    d = Daemon(args, port, tag)
+    if wipe:
+        sink.fail("rcpt", "451 4.3.0 not now")  # everything stays queued
+    wiped = 0
+    mode = tag
     try:
         check("%s: daemon starts" % mode, d.start(), d.text()[-2000:])
         t0 = time.monotonic()
         stop_new = threading.Event()
         stop_src = threading.Event()
-        deadline = t0 + 40 + ROUNDS * 1.5
+        deadline = t0 + 40 + rounds * 1.5
         clients = [Client(mode, i, port, stop_new, deadline) for i in range(CLIENTS)]
         for c in clients:
             c.start()
@@ -260,17 +307,21 @@ def run_mode(mode, zone, key):
             src.start()
         time.sleep(0.5)
         restarted = 0
-        for r in range(ROUNDS):
+        for r in range(rounds):
             if time.monotonic() > deadline - 10:
                 break
-            time.sleep(RNG.uniform(0.05, 0.4))
+            time.sleep(RNG.uniform(0.05, 0.4) if not wipe else 1.0)
             d.kill9()
+            if wipe:
+                wiped += wipe_queue(spool)
             if d.start():
                 restarted += 1
             else:
                 break
-        check("%s: killed and restarted %d/%d times" % (mode, restarted, ROUNDS),
-              restarted == ROUNDS, d.text()[-2000:] if restarted != ROUNDS else "")
+        check("%s: killed and restarted %d/%d times" % (mode, restarted, rounds),
+              restarted == rounds, d.text()[-2000:] if restarted != rounds else "")
+        if wipe:
+            sink.clear_rules()
         time.sleep(0.5)
         stop_src.set()
         stop_new.set()
@@ -284,8 +335,9 @@ def run_mode(mode, zone, key):
         sent = set().union(*(set(c.attempts) for c in clients))
         gave_up = sum((c.gave_up for c in clients), [])
         retries = sum(sum(c.attempts.values()) - len(c.attempts) for c in clients)
-        # every 250 came after downstream's 250, but allow the sink's thread to catch up
-        end = time.monotonic() + 10
+        # proxy mode: every 250 came after downstream's 250 (allow the sink's thread to catch
+        # up); queue mode: the last daemon delivers what is still queued
+        end = time.monotonic() + (30 if queue and not wipe else 10 if not wipe else 5)
 
         def at_sink():
             got = {}
@@ -303,6 +355,12 @@ def run_mode(mode, zone, key):
         strays = sorted(set(got) - sent)
         print("lost=%d duplicates=%d acknowledged=%d rounds=%d" % (len(lost), dups, len(acked),
                                                                 restarted), flush=True)
+        if wipe:
+            print("    (%s) self-check: %d queue files wiped, the detector reports lost=%d" % (
+                mode, wiped, len(lost)), flush=True)
+            check("%s: the test notices lost messages (wiped queue files -> lost > 0)" % mode,
+                  wiped > 0 and len(lost) > 0, "wiped %d lost %d" % (wiped, len(lost)))
+            return
         print("    (%s) messages=%d retries=%d gave_up=%d at_sink=%d smtp-source runs=%d "
               "sink total accepted=%d replies=%s" % (
                   mode, len(sent), retries, len(gave_up), len(got), counts["runs"],
@@ -310,14 +368,18 @@ def run_mode(mode, zone, key):
         check("%s: acknowledged messages > 0" % mode, len(acked) > 0)
         check("%s: lost=0 (every 250'd Message-ID is at the sink)" % mode, not lost,
               "lost %d: %s" % (len(lost), lost[:10]))
+        errs = {}
+        for c in clients:
+            errs.update(c.last_err)
         check("%s: every message acknowledged within %d attempts" % (mode, MAX_ATTEMPTS),
-              not gave_up, "gave up: %s" % gave_up[:10])
+              not gave_up, "gave up: %s" % ["%s (%s)" % (m, errs.get(m)) for m in gave_up[:5]])
         check("%s: nothing at the sink that was never sent" % mode, not strays, str(strays[:5]))
         if SMTP_SOURCE:
             check("%s: smtp-source load reached the sink" % mode,
                   sink.count() > len(got), "sink accepted %d, ours %d" % (sink.count(), len(got)))
-        # spool clean once the daemon is idle (restart removed leftovers, transactions done)
-        end = time.monotonic() + 10
+        # spool clean once the daemon is idle (restart removed leftovers, transactions done;
+        # queue mode: everything delivered)
+        end = time.monotonic() + (30 if queue else 10)
         left = spool_files(spool)
         while left and time.monotonic() < end:
             time.sleep(0.1)
@@ -340,9 +402,11 @@ def run_mode(mode, zone, key):
         left = spool_files(spool)
         check("%s: spool empty after shutdown" % mode, not left, str(left[:10]))
         logtext = d.text()
-        print("    (%s) spool leftovers removed at restarts: %d committed, %d incomplete" % (
-            mode, logtext.count("leftover from an earlier run removed"),
-            logtext.count("removed incomplete spool file")), flush=True)
+        print("    (%s) spool leftovers at restarts: %d removed (proxy mode), %d queued again "
+              "(queue mode), %d incomplete removed" % (
+                  mode, logtext.count("leftover from an earlier run removed"),
+                  logtext.count("queued again from an earlier run"),
+                  logtext.count("removed incomplete spool file")), flush=True)
         check("%s: no crash of the daemon itself (sanitizer, abort)" % mode,
               "ERROR: AddressSanitizer" not in logtext and "runtime error" not in logtext
               and "Assertion" not in logtext, logtext[-1500:])
@@ -369,6 +433,8 @@ def main():
             print("smtp-source not found: running without background load")
         for mode in MODES:
             run_mode(mode, zone, key)
+        if SELFCHECK and "queue" in MODES:
+            run_mode("queue", zone, key, rounds=2, wipe=True)
     finally:
         if os.environ.get("ARCPROXY_KEEP_TEST_DIR") == "1":
             print("kept %s" % WORK)

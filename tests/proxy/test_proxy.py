@@ -5,8 +5,8 @@ plays the return port, smtpclient.Conversation plays the MTA, arcproxy runs in b
 (flags as in docs/operations.md). Every wait is bounded; only processes started here are
 signalled, by PID. Prints one line per test and "N passed, N failed"; exit 1 on failure.
 
-Not covered here: a real Postfix, crash safety under kill -9, queue mode (not built), ARC
-temperror (a zone file cannot produce one), the minimum data rate.
+Not covered here: a real Postfix, crash safety under kill -9, queue mode and the minimum
+data rate (test_queue.py), ARC temperror (a zone file cannot produce one).
 """
 
 import os
@@ -47,9 +47,9 @@ class Proxy:
     With config=TEXT the daemon runs on that YAML (listen/downstream/spool_dir are
     filled in here) instead of the provisional flags."""
 
-    def __init__(self, sink_port, *extra, mode="pass", config=None):
+    def __init__(self, sink_port, *extra, mode="pass", config=None, spool=None):
         self.port = free_port()
-        self.spool = tempfile.mkdtemp(prefix="spool-", dir=WORK)
+        self.spool = spool or tempfile.mkdtemp(prefix="spool-", dir=WORK)
         self.log = os.path.join(WORK, "proxy-%d.log" % self.port)
         if config is None:
             args = [BIN, "--listen", "127.0.0.1:%d" % self.port, "--downstream",
@@ -734,6 +734,11 @@ def main():
                          ("config_file_seals", t_config_file_seals)]:
             sink.reset()
             run(name, fn, sink)
+    return finish_run()
+
+
+def finish_run():
+    """Kill what is left, check the logs for sanitizer reports, print the totals."""
     for p in PROCS:
         if p.p.poll() is None:
             p.p.kill()

@@ -1,0 +1,282 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""test_queue.py ARCPROXY - queue mode (delivery: queue) end to end over loopback, with
+tests/smtp/harness/sink.py as downstream: 250 only after the durable commit, delivery by
+the queue runner with the ARC set, retries with backoff while downstream is down or says
+4xx, per-recipient results (delivered once / DSN / retried), DSN rules (null sender,
+NOTIFY=NEVER), max_age expiry, restart with queued messages, the minimum data rate.
+Helpers come from test_proxy.py. Every wait is bounded; processes are signalled by PID.
+"""
+
+import email
+import email.policy
+import os
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import test_proxy as tp  # noqa: E402
+from test_proxy import MSG, Proxy, check, run, wait_until  # noqa: E402
+from sink import Sink  # noqa: E402
+
+QCONF = ("delivery: queue\nqueue:\n  retry_min: 200ms\n  retry_max: 1s\n  max_age: %s\n"
+         "  max_deliveries: %d\n")
+
+
+def qproxy(sink_port, max_age="1h", max_deliveries=10, extra="", spool=None):
+    px = Proxy(sink_port, config=QCONF % (max_age, max_deliveries) + extra, spool=spool)
+    return px
+
+
+def queued_files(px):
+    d = os.path.join(px.spool, "queue")
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def dsns(sink):
+    return [m for m in sink.messages(accepted_only=True) if m["mail_from"] == ""]
+
+
+def parse_dsn(data):
+    msg = email.message_from_bytes(data, policy=email.policy.compat32)
+    check(msg.get_content_type() == "multipart/report", "DSN type %s" % msg.get_content_type())
+    check(msg.get_param("report-type") == "delivery-status", "report-type")
+    parts = msg.get_payload()
+    ds = [p for p in parts if p.get_content_type() == "message/delivery-status"]
+    check(len(ds) == 1, "one delivery-status part")
+    fields = {}
+    for block in ds[0].get_payload():
+        for k, v in block.items():
+            fields.setdefault(k.lower(), []).append(v.strip())
+    return msg, fields
+
+
+def t_queue_basic(sink):
+    key, rec = tp.keygen("q.example", "q1")
+    zone = os.path.join(tp.WORK, "zone-q")
+    with open(zone, "wb") as f:
+        f.write(rec)
+    px = qproxy(sink.port, extra='mode: sv\nauthserv_id: mx.q.example\nkeys:\n  domain: q.example\n'
+                '  selector: q1\n  key_file: "%s"\n  min_rsa_bits: 1024\ndns:\n  zone_file: "%s"\n'
+                % (key, zone))
+    try:
+        with px.conv() as c:
+            c.ehlo()
+            c.cmd("XFORWARD ADDR=192.0.2.7 NAME=client.example", "250")
+            r = c.send_message("a@example.org", ["b@example.net"], MSG,
+                               mail_params=("SIZE=%d" % len(MSG), "ENVID=e1", "RET=HDRS"),
+                               rcpt_params=("NOTIFY=FAILURE", "ORCPT=rfc822;b@example.net"))
+            check(r.first.startswith("250 2.0.0 Ok: queued as "), "reply %r" % r.first)
+            c.quit()
+        check(sink.wait_for(1, timeout=10), "not delivered")
+        m = sink.last()
+        check(m["data"].endswith(MSG), "data changed")
+        check(b"ARC-Seal:" in m["data"][:len(m["data"]) - len(MSG)], "not sealed")
+        check(m["xforward"].get("ADDR") == "192.0.2.7", "xforward %r" % m["xforward"])
+        check("ENVID=e1" in m["mail_params"] and "RET=HDRS" in m["mail_params"],
+              "mail params %r" % m["mail_params"])
+        rc = m["rcpts"][0]
+        check("NOTIFY=FAILURE" in rc["params"] and "ORCPT=rfc822;b@example.net" in rc["params"],
+              "rcpt params %r" % rc["params"])
+        rc2, out = tp.verify(zone, m["data"])
+        check(rc2 == 0 and out[0] == "arc=pass", "verify %r" % out)
+        check(wait_until(lambda: queued_files(px) == [], 5), "queue not empty")
+    finally:
+        check(px.stop() == 0, "exit status")
+
+
+def t_downstream_down_then_up(sink):
+    port = tp.free_port()
+    px = qproxy(port)
+    try:
+        with px.conv() as c:
+            c.ehlo()
+            for i in range(3):
+                r = c.send_message("a@example.org", ["b%d@example.net" % i], MSG)
+                check(r.first.startswith("250 2.0.0 Ok: queued as"), "reply %r" % r.first)
+            c.quit()
+        check(wait_until(lambda: px.text().count("deferred (attempt 2)") >= 3, 10),
+              "no retries logged")
+        check(len(queued_files(px)) == 3, "queue %r" % queued_files(px))
+        with Sink(port=port) as s2:
+            check(s2.wait_for(3, timeout=15), "not delivered after downstream came back")
+            got = sorted(m["rcpts"][0]["addr"] for m in s2.messages(accepted_only=True))
+            check(got == ["b0@example.net", "b1@example.net", "b2@example.net"], "got %r" % got)
+            check(wait_until(lambda: queued_files(px) == [], 5), "queue not empty")
+    finally:
+        check(px.stop() == 0, "exit status")
+
+
+def t_mixed_rcpts(sink):
+    sink.fail("rcpt", "550 5.1.1 <bad@example.net>: unknown user", match="bad@example.net")
+    sink.fail("rcpt", "450 4.2.0 <later@example.net>: try later", match="later@example.net",
+              times=2)
+    px = qproxy(sink.port)
+    try:
+        with px.conv() as c:
+            c.ehlo()
+            r = c.send_message("alice@example.org",
+                               ["ok@example.net", "bad@example.net", "later@example.net"], MSG,
+                               mail_params=("ENVID=env42",))
+            check(r.first.startswith("250 2.0.0 Ok: queued as"), "reply %r" % r.first)
+            c.quit()
+        # ok: delivered once; DSN for bad; later: delivered after 2 x 450
+        check(wait_until(lambda: any("later@example.net" in [x["addr"] for x in m["rcpts"]]
+                                     for m in sink.messages(accepted_only=True)), 15),
+              "450 recipient never delivered")
+        check(wait_until(lambda: len(dsns(sink)) == 1, 10), "no DSN")
+        check(wait_until(lambda: queued_files(px) == [], 5), "queue not empty")
+        time.sleep(0.5)
+        msgs = [m for m in sink.messages(accepted_only=True) if m["mail_from"] != ""]
+        ok = [m for m in msgs if "ok@example.net" in [x["addr"] for x in m["rcpts"]]]
+        later = [m for m in msgs if "later@example.net" in [x["addr"] for x in m["rcpts"]]]
+        bad = [m for m in msgs if "bad@example.net" in [x["addr"] for x in m["rcpts"]]]
+        check(len(ok) == 1 and len(later) == 1 and not bad,
+              "ok %d later %d bad %d" % (len(ok), len(later), len(bad)))
+        d = dsns(sink)
+        check(len(d) == 1, "%d DSNs" % len(d))
+        check([x["addr"] for x in d[0]["rcpts"]] == ["alice@example.org"], "DSN to %r" % d[0]["rcpts"])
+        msg, f = parse_dsn(d[0]["data"])
+        check(f.get("action") == ["failed"], "Action %r" % f.get("action"))
+        check(f.get("status", [""])[0].startswith("5."), "Status %r" % f.get("status"))
+        check(any("bad@example.net" in v for v in f.get("final-recipient", [])),
+              "Final-Recipient %r" % f.get("final-recipient"))
+        check(b"Subject: test" in d[0]["data"], "original header not returned")
+        check("to=<bad@example.net> status=failed" in px.text(), "no failure log line")
+    finally:
+        check(px.stop() == 0, "exit status")
+
+
+def t_no_dsn_cases(sink):
+    sink.fail("rcpt", "550 5.1.1 unknown user", match="@bad.example")
+    px = qproxy(sink.port)
+    try:
+        with px.conv() as c:
+            c.ehlo()
+            c.send_message("", ["x@bad.example"], MSG)
+            c.send_message("a@example.org", ["y@bad.example"], MSG, rcpt_params=("NOTIFY=NEVER",))
+            c.send_message("a@example.org", ["z@bad.example"], MSG,
+                           rcpt_params=("NOTIFY=SUCCESS,DELAY",))
+            c.quit()
+        check(wait_until(lambda: px.text().count("status=failed") >= 3, 10), "no failures logged")
+        check(wait_until(lambda: queued_files(px) == [], 5), "queue not empty")
+        time.sleep(0.5)
+        check(dsns(sink) == [], "DSN sent: %r" % [m["rcpts"] for m in dsns(sink)])
+        t = px.text()
+        check("to=<x@bad.example> status=failed" in t and "dsn=none (null sender)" in t,
+              "null sender log")
+        check("to=<y@bad.example> status=failed" in t and "dsn=none (NOTIFY)" in t, "NEVER log")
+    finally:
+        check(px.stop() == 0, "exit status")
+
+
+def t_max_age(sink):
+    sink.fail("rcpt", "451 4.3.0 not now", match="slow@example.net")
+    px = qproxy(sink.port, max_age="2s")
+    try:
+        with px.conv() as c:
+            c.ehlo()
+            c.send_message("bob@example.org", ["slow@example.net"], MSG)
+            c.quit()
+        check(wait_until(lambda: len(dsns(sink)) == 1, 15), "no expiry DSN")
+        msg, f = parse_dsn(dsns(sink)[0]["data"])
+        check(f.get("action") == ["failed"], "Action %r" % f.get("action"))
+        check(any("slow@example.net" in v for v in f.get("final-recipient", [])), "Final-Recipient")
+        check("too long in queue" in px.text(), "expiry log line")
+        check(wait_until(lambda: queued_files(px) == [], 5), "queue not empty")
+    finally:
+        check(px.stop() == 0, "exit status")
+
+
+def t_restart_delivers(sink):
+    port = tp.free_port()
+    px = qproxy(port)
+    spool = px.spool
+    with px.conv() as c:
+        c.ehlo()
+        for i in range(4):
+            c.send_message("a@example.org", ["r%d@example.net" % i], MSG)
+        c.quit()
+    check(px.stop() == 0, "exit status")
+    check(len(queued_files(px)) == 4, "queued before restart: %r" % queued_files(px))
+    with Sink(port=port) as s2:
+        px2 = qproxy(port, spool=spool)
+        try:
+            check(s2.wait_for(4, timeout=15), "queued messages not delivered after restart")
+            check("queued again from an earlier run" in px2.text(), "start log line")
+            check(wait_until(lambda: queued_files(px2) == [], 5), "queue not empty")
+        finally:
+            check(px2.stop() == 0, "exit status")
+
+
+def t_proxy_mode_keeps_queued(sink):
+    """Switching to delivery: proxy must not remove what queue mode acknowledged."""
+    port = tp.free_port()
+    px = qproxy(port)
+    with px.conv() as c:
+        c.ehlo()
+        c.send_message("a@example.org", ["k@example.net"], MSG)
+        c.quit()
+    check(px.stop() == 0, "exit status")
+    check(len(queued_files(px)) == 1, "queued: %r" % queued_files(px))
+    px2 = Proxy(sink.port, spool=px.spool)
+    try:
+        check("queued by delivery: queue and not delivered yet" in px2.text(), "log line")
+        check(len(queued_files(px2)) == 1, "proxy mode removed a queued message")
+    finally:
+        check(px2.stop() == 0, "exit status")
+
+
+def t_min_data_rate(sink):
+    px = Proxy(sink.port, config="limits:\n  min_data_rate: 2000\n")
+    try:
+        with px.conv(timeout=30) as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<a@example.org>", "250")
+            c.cmd("RCPT TO:<b@example.net>", "250")
+            c.cmd("DATA", "354")
+            end = time.monotonic() + 20
+            got = b""
+            c.sock.settimeout(0.3)
+            while time.monotonic() < end:
+                try:
+                    c.sock.sendall(b"Subject: slow\r\n")
+                except OSError:
+                    break
+                try:
+                    got += c.sock.recv(4096)
+                    if got:
+                        break
+                except socket.timeout:
+                    pass
+            check(got.startswith(b"421 4.4.2"), "got %r" % got)
+        check("data rate too low" in px.text(), "log line")
+        check(sink.count() == 0, "message went downstream")
+    finally:
+        check(px.stop() == 0, "exit status")
+
+
+def main():
+    if not tp.BIN or not os.access(tp.BIN, os.X_OK):
+        print("usage: test_queue.py path/to/arcproxy")
+        return 2
+    with Sink() as sink:
+        for name, fn in [("queue_250_then_delivered_sealed", t_queue_basic),
+                         ("queue_downstream_down_then_up", t_downstream_down_then_up),
+                         ("queue_mixed_250_550_450", t_mixed_rcpts),
+                         ("queue_no_dsn_null_sender_notify_never", t_no_dsn_cases),
+                         ("queue_max_age_dsn", t_max_age),
+                         ("queue_restart_delivers", t_restart_delivers),
+                         ("proxy_mode_keeps_queued_files", t_proxy_mode_keeps_queued),
+                         ("min_data_rate_421", t_min_data_rate)]:
+            sink.reset()
+            run(name, fn, sink)
+    return tp.finish_run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
