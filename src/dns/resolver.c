@@ -735,7 +735,7 @@ void
 dns_res_opts_default(struct dns_res_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->timeout_ms = 2000;
+    o->timeout_ms = 5000;
     o->attempts = 2;
     o->total_ms = 10000;
     o->edns_size = 1232;

@@ -82,7 +82,7 @@ struct dns_res_opts {
     struct sockaddr_storage servers[DNS_RES_MAX_SERVERS]; /* IPv4/IPv6 with port */
     size_t nservers;                                      /* 0: the nameservers of resolv_conf */
     const char *resolv_conf;                              /* NULL: /etc/resolv.conf */
-    unsigned timeout_ms;                                  /* one try; default 2000 */
+    unsigned timeout_ms;                                  /* one try; default 5000 */
     unsigned attempts;                                    /* tries per server; default 2 */
     unsigned total_ms;                                    /* whole lookup; default 10000 */
     unsigned edns_size;                    /* EDNS0 UDP size; 0: no EDNS (512); default 1232 */
