@@ -22,9 +22,9 @@
  *   NOERROR, no TXT (NODATA) DNS_NOTFOUND
  *   NXDOMAIN                 DNS_NOTFOUND
  *   SERVFAIL, REFUSED, other DNS_TEMPFAIL
- * Several TXT RRs at the name (RFC 6376 §3.6.2.2 lets the verifier choose one): the first
- * one whose text starts with "v=DKIM1" is taken, else the first; a->ntxt says how many
- * there were. The strings of the chosen RR are joined without separator (§3.6.2.2).
+ * Several TXT RRs at the name (RFC 6376 §3.6.2.2: "the results are undefined"; §6.1.2
+ * lets the verifier choose one): the first whose text starts with "v=DKIM1" is taken,
+ * else the first; a->ntxt says how many there were. The strings of the chosen RR are joined without separator (§3.6.2.2).
  * TTL: FOUND, the smallest TTL of the chosen TXT RR and the CNAMEs followed; NOTFOUND,
  * min(SOA TTL, SOA MINIMUM) from the authority section (RFC 2308 §5), or a->has_ttl = 0
  * when there is no SOA. The resolver clamps both.
