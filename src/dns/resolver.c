@@ -43,6 +43,7 @@ struct dns_req {
     struct dns_res *r;
     dns_txt_cb cb;
     void *arg;
+    int in_cb; /* its callback is running: dns_req_cancel does nothing */
     /* ready list only: the result to deliver */
     enum dns_status st;
     char *txt;
@@ -218,6 +219,7 @@ kick_cb(uv_timer_t *t)
         struct dns_req *q = list_pop(&r->ready);
         if (!q)
             break;
+        q->in_cb = 1;
         q->cb(q->arg, q->st, q->txt, q->n, q->why);
         req_free(q);
     }
@@ -431,6 +433,7 @@ finish(struct lookup *lk, const struct dns_answer *a, enum dns_status st, const 
     size_t n = txt ? a->txt.len : 0;
     struct dns_req *q;
     while ((q = list_pop(&lk->waiters)) != NULL) {
+        q->in_cb = 1;
         q->cb(q->arg, st, txt, n, why);
         req_free(q);
     }
@@ -882,8 +885,8 @@ dns_res_txt(struct dns_res *r, const char *name, dns_txt_cb cb, void *arg, struc
 void
 dns_req_cancel(struct dns_req *q)
 {
-    if (!q)
-        return;
+    if (!q || q->in_cb)
+        return; /* a callback cancelling its own request: it ends when the callback does */
     list_unlink(q);
     req_free(q);
 }
@@ -912,6 +915,7 @@ dns_res_close(struct dns_res *r)
             finish_fail(r->inflight[i], "shutting down");
     struct dns_req *q;
     while ((q = list_pop(&r->ready)) != NULL) {
+        q->in_cb = 1;
         q->cb(q->arg, DNS_TEMPFAIL, NULL, 0, "shutting down");
         req_free(q);
     }

@@ -43,8 +43,9 @@
  * Callbacks: always from the loop, never from inside dns_res_txt (cache hits, zone
  * answers and bad names are delivered on the next loop turn). txt is NUL-terminated, NULL
  * unless FOUND, and lives only during the callback. why is a short reason (never NULL).
- * After the callback, or after dns_req_cancel, the request handle is gone. Callbacks may
- * start new lookups and cancel other requests.
+ * After the callback, or after dns_req_cancel, the request handle is gone (cancelling a
+ * request inside its own callback does nothing). Callbacks may start new lookups, cancel
+ * other requests and close the resolver.
  *
  * Errors: dns_res_new -ARC_EINVAL (bad options), -ARC_EIO (no servers: resolv.conf
  * unreadable or empty is not an error, 127.0.0.1:53 is used as the C library does).

@@ -713,6 +713,78 @@ cancel_means_no_callback(void)
     ASSERT_EQ_INT(d.done, 1);
 }
 
+static struct dns_req *g_self_req;
+static struct dns_req *g_other_req;
+
+/* self_cancel_cb - cancels its own request (a no-op) and a sibling's (no callback). */
+static void
+self_cancel_cb(void *arg, enum dns_status st, const char *txt, size_t n, const char *why)
+{
+    dns_req_cancel(g_self_req);
+    dns_req_cancel(g_other_req);
+    result_cb(arg, st, txt, n, why);
+}
+
+static void
+cancel_inside_callbacks(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct dns_res_opts o;
+    opts_server(&o, g_port);
+    struct dns_res *r = res_new(&loop, &o);
+    struct result a = {0}, b = {0}, c = {0};
+    ASSERT_EQ_INT(dns_res_txt(r, "selfc.w.example.test", self_cancel_cb, &a, &g_self_req), 0);
+    ASSERT_EQ_INT(dns_res_txt(r, "selfc.w.example.test", result_cb, &b, &g_other_req), 0);
+    start(r, "selfc.w.example.test", &c);
+    run_until(&loop, &c.done, 1, 5000);
+    finish_loop(&loop, r);
+    ASSERT_EQ_INT(a.done, 1);
+    ASSERT_EQ_INT(b.done, 0);
+    ASSERT_EQ_INT(c.done, 1);
+}
+
+static struct dns_res *g_res;
+
+static void
+closing_cb(void *arg, enum dns_status st, const char *txt, size_t n, const char *why)
+{
+    result_cb(arg, st, txt, n, why);
+    dns_res_close(g_res);
+}
+
+static void
+close_inside_a_callback(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct fake f;
+    int port = fake_start(&loop, &f, 0);
+    struct dns_res_opts o;
+    opts_server(&o, g_port);
+    char silent[32];
+    snprintf(silent, sizeof silent, "127.0.0.1:%d", port);
+    ASSERT_EQ_INT(dns_res_parse_server(silent, &o.servers[1], NULL), 0);
+    o.nservers = 2;
+    g_res = res_new(&loop, &o);
+    struct result a = {0}, b = {0}, c = {0};
+    /* lookups start at rotating servers: the first goes to unbound, the second to the
+     * silent one and is still pending when the first one's callback closes r */
+    ASSERT_EQ_INT(dns_res_txt(g_res, "closing.w.example.test", closing_cb, &a, NULL), 0);
+    start(g_res, "closing.w.example.test", &b);
+    start(g_res, "hang.w.example.test", &c);
+    run_until(&loop, &a.done, 1, 5000);
+    fake_stop(&f);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+    ASSERT_EQ_INT(a.st, DNS_FOUND);
+    ASSERT_EQ_INT(b.done, 1);
+    ASSERT_EQ_INT(b.st, DNS_FOUND); /* its result was known: delivered */
+    ASSERT_EQ_INT(c.done, 1);
+    ASSERT_EQ_INT(c.st, DNS_TEMPFAIL);
+    ASSERT_EQ_STR(c.why, "shutting down");
+}
+
 static void
 close_tempfails_pending(void)
 {
@@ -894,6 +966,8 @@ static const struct test_case cases[] = {
     {"total_timeout_bounds_the_lookup", total_timeout_bounds_the_lookup},
     {"spoofed_answers_are_dropped", spoofed_answers_are_dropped},
     {"cancel_means_no_callback", cancel_means_no_callback},
+    {"cancel_inside_callbacks", cancel_inside_callbacks},
+    {"close_inside_a_callback", close_inside_a_callback},
     {"close_tempfails_pending", close_tempfails_pending},
     {"zone_source_answers_async", zone_source_answers_async},
     {"sync_wrapper", sync_wrapper},
