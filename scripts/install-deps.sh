@@ -42,7 +42,11 @@ pkgs=(
     # systemd: systemd-analyze, systemd-sysusers, systemd-tmpfiles check deploy/arcproxy.service
     # offline (tests/deploy); nothing is started
     systemd
+    # unbound: see below
+    unbound
 )
+# unbound: the DNS server tests/dns and tests/cli start on a private loopback port with
+# their own config. The package's system service is not needed (see below).
 # postfix: the end-to-end test behind a real Postfix (tests/postfix) runs its own instance
 # from a private config directory; the package is installed with debconf's "No
 # configuration", so no system Postfix is configured or started. Installing it would
@@ -80,6 +84,8 @@ if ((${#missing[@]})); then
     fi
     export DEBIAN_FRONTEND=noninteractive
     postfix_new=0
+    unbound_new=0
+    [[ " ${missing[*]} " == *" unbound "* ]] && unbound_new=1
     if [[ " ${missing[*]} " == *" postfix "* ]]; then
         postfix_new=1
         # before installing: no questions, and no system Postfix configured or started
@@ -99,6 +105,13 @@ if ((${#missing[@]})); then
     if ((postfix_new)) && "${sudo[@]}" postfix status >/dev/null 2>&1; then
         say "the postfix package started a system Postfix: stopping it"
         "${sudo[@]}" postfix stop || true
+    fi
+    # Debian starts a system unbound on port 53 where an init system runs services; the
+    # tests never use it. Stop and disable the one this run installed.
+    if ((unbound_new)) && command -v systemctl >/dev/null 2>&1 &&
+        systemctl is-active --quiet unbound 2>/dev/null; then
+        say "the unbound package started a system resolver: stopping and disabling it"
+        "${sudo[@]}" systemctl disable --now unbound || true
     fi
 else
     say "Debian packages: all present"

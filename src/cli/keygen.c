@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * keygen - `arcproxy keygen`: make a signing key, store it, print its DNS record.
+ * keygen - `arcproxy keygen`: make a signing key, store it, print its DNS record; or,
+ * with --check, confirm that the published record matches a key.
  *
  *   arcproxy keygen -d DOMAIN -s SELECTOR [--bits 2048] [--type rsa|ed25519] [--out DIR]
+ *   arcproxy keygen --check -d DOMAIN -s SELECTOR [-k KEYFILE | --out DIR]
+ *                   [--dns-server ADDR[:PORT] | --dns-zone FILE]
  *
  * Writes the private key (PKCS#8 PEM, see src/arc/key.c) to DIR/SELECTOR.private, mode
  * 0600, created with O_EXCL so an existing key is never overwritten; the file and its
@@ -15,6 +18,15 @@
  * Exit codes (cli.h): 0 done; 64 usage (unknown option, missing -d/-s, bad --bits or
  * --type, a name that is not a DNS name); 73 the key file cannot be created or written
  * (nothing is left behind); 70 key generation or stdout failed.
+ *
+ * --check fetches SELECTOR._domainkey.DOMAIN TXT (from the DNS server, the zone file, or
+ * the resolvers of /etc/resolv.conf), parses it as a DKIM key record, and proves that
+ * it belongs to the private key (KEYFILE, default DIR/SELECTOR.private) by signing a
+ * random digest with the private key and verifying it with the published one. Exit
+ * codes: 0 the record matches; 1 a record is published but does not match (another
+ * key, another algorithm, revoked with p=, or not a key record); 68 no record
+ * (NXDOMAIN or no TXT); 75 the lookup failed for now (SERVFAIL, timeout); 66 the key
+ * file cannot be read; 65 the zone file is bad; 64 usage.
  * Documented in docs/cli.md; the option set is a public interface.
  */
 #include <errno.h>
@@ -26,11 +38,13 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "../arc/arc.h"
 #include "../arc/key.h"
 #include "../util/buf.h"
 #include "cli.h"
+#include "common.h"
 
 #define TXT_STRING_MAX 255
 #define DNS_NAME_MAX   253
@@ -41,7 +55,11 @@ struct keygen_opts {
     const char *dir;
     enum arc_alg alg;
     unsigned bits;
-    int bits_given;
+    int bits_given, type_given;
+    int check;              /* --check */
+    const char *key;        /* --key (check only) */
+    const char *dns_server; /* --dns-server (check only) */
+    const char *dns_zone;   /* --dns-zone (check only) */
 };
 
 static void
@@ -51,7 +69,12 @@ keygen_usage(FILE *f)
                "                       [--out DIR]\n"
                "  writes DIR/SELECTOR.private (mode 0600, never overwritten) and prints\n"
                "  the TXT record for SELECTOR._domainkey.DOMAIN; --bits (rsa only)\n"
-               "  1024..8192, default 2048; --type default rsa; --out default \".\"\n");
+               "  1024..8192, default 2048; --type default rsa; --out default \".\"\n"
+               "usage: arcproxy keygen --check -d DOMAIN -s SELECTOR [-k KEYFILE | --out DIR]\n"
+               "                       [--dns-server ADDR[:PORT] | --dns-zone FILE]\n"
+               "  fetches the published TXT record and checks it matches the key\n"
+               "  (default DIR/SELECTOR.private); exit 0 match, 1 mismatch, 68 no record,\n"
+               "  75 DNS temporary failure\n");
 }
 
 /* parse_bits - decimal 1024..8192 into *bits; 0 if not. */
@@ -78,14 +101,18 @@ keygen_args(int argc, char **argv, struct keygen_opts *o)
         {"bits", required_argument, NULL, 'b'},
         {"type", required_argument, NULL, 't'},
         {"out", required_argument, NULL, 'o'},
+        {"check", no_argument, NULL, 'c'},
+        {"key", required_argument, NULL, 'k'},
+        {"dns-server", required_argument, NULL, 'S'},
+        {"dns-zone", required_argument, NULL, 'z'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    *o = (struct keygen_opts){"", NULL, ".", ARC_ALG_RSA_SHA256, 2048, 0};
+    *o = (struct keygen_opts){"", NULL, ".", ARC_ALG_RSA_SHA256, 2048, 0, 0, 0, NULL, NULL, NULL};
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":d:s:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":d:s:k:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': {
             size_t dn = strlen(optarg);
@@ -110,6 +137,7 @@ keygen_args(int argc, char **argv, struct keygen_opts *o)
             o->bits_given = 1;
             break;
         case 't':
+            o->type_given = 1;
             if (strcmp(optarg, "rsa") == 0) {
                 o->alg = ARC_ALG_RSA_SHA256;
             } else if (strcmp(optarg, "ed25519") == 0) {
@@ -121,6 +149,18 @@ keygen_args(int argc, char **argv, struct keygen_opts *o)
             break;
         case 'o':
             o->dir = optarg;
+            break;
+        case 'c':
+            o->check = 1;
+            break;
+        case 'k':
+            o->key = optarg;
+            break;
+        case 'S':
+            o->dns_server = optarg;
+            break;
+        case 'z':
+            o->dns_zone = optarg;
             break;
         case 'h':
             keygen_usage(stdout);
@@ -163,6 +203,14 @@ keygen_check(int argc, char **argv, struct keygen_opts *o)
                 "arcproxy keygen: -s %s: not a selector (letters, digits, '-', '_', "
                 "dot-separated)\n",
                 o->selector);
+        return CLI_EX_USAGE;
+    }
+    if (!o->check && (o->key || o->dns_server || o->dns_zone)) {
+        fprintf(stderr, "arcproxy keygen: -k, --dns-server and --dns-zone need --check\n");
+        return CLI_EX_USAGE;
+    }
+    if (o->check && (o->bits_given || o->type_given)) {
+        fprintf(stderr, "arcproxy keygen: --bits and --type make keys; --check reads one\n");
         return CLI_EX_USAGE;
     }
     if (o->bits_given && o->alg != ARC_ALG_RSA_SHA256) {
@@ -259,6 +307,77 @@ zone_line(struct buf *b, const struct keygen_opts *o, const char *record)
     buf_puts(b, " )\n");
 }
 
+/* key_matches - 1 if pk verifies a signature made with k over a random digest. */
+static int
+key_matches(const struct arc_privkey *k, const struct arc_pubkey *pk)
+{
+    if (arc_privkey_alg(k) != arc_pubkey_alg(pk))
+        return 0;
+    unsigned char digest[32];
+    if (RAND_bytes(digest, sizeof digest) != 1)
+        return 0;
+    struct buf sig;
+    buf_init(&sig, 0);
+    int ok = arc_privkey_sign(k, digest, &sig, NULL) == 0 &&
+             arc_pubkey_verify(pk, arc_privkey_alg(k), digest, (const unsigned char *)sig.data,
+                               sig.len) == 1;
+    buf_free(&sig);
+    return ok;
+}
+
+/* keygen_check_published - `keygen --check`: the published record against the key. */
+static int
+keygen_check_published(const struct keygen_opts *o)
+{
+    struct err e;
+    err_clear(&e);
+    struct buf path, txt, name;
+    buf_init(&path, 0);
+    buf_init(&txt, 65536);
+    buf_init(&name, 0);
+    buf_printf(&name, "%s._domainkey.%s", o->selector, o->domain);
+    if (o->key)
+        buf_puts(&path, o->key);
+    else
+        buf_printf(&path, "%s/%s.private", o->dir, o->selector);
+    struct arc_privkey *k = NULL;
+    struct arc_pubkey *pk = NULL;
+    struct cli_keys keys = {NULL};
+    int rc;
+    if (arc_privkey_load_file(path.data, &k, &e) < 0) {
+        fprintf(stderr, "arcproxy keygen: %s\n", e.text);
+        rc = CLI_EX_NOINPUT;
+        goto out;
+    }
+    if ((rc = cli_keys_open(&keys, o->dns_zone, o->dns_server)) != 0)
+        goto out;
+    int found = cli_fetch_txt(&keys, name.data, &txt, &e);
+    if (found == 0) {
+        printf("missing: no TXT record at %s\n", name.data);
+        rc = CLI_EX_NOHOST;
+    } else if (found < 0) {
+        fprintf(stderr, "arcproxy keygen: %s\n", e.text);
+        rc = found == -ARC_ETEMP ? CLI_EX_TEMPFAIL : CLI_EX_USAGE;
+    } else if (arc_pubkey_parse(txt.data, txt.len, 1024, &pk, &e) < 0) {
+        printf("mismatch: %s: %s\n", name.data, e.text);
+        rc = CLI_EX_FAIL;
+    } else if (!key_matches(k, pk)) {
+        printf("mismatch: %s publishes another key than %s\n", name.data, path.data);
+        rc = CLI_EX_FAIL;
+    } else {
+        printf("match: %s publishes the key of %s\n", name.data, path.data);
+        rc = CLI_EX_OK;
+    }
+out:
+    cli_keys_close(&keys);
+    arc_pubkey_free(pk);
+    arc_privkey_free(k);
+    buf_free(&path);
+    buf_free(&txt);
+    buf_free(&name);
+    return rc;
+}
+
 int
 cli_keygen(int argc, char **argv)
 {
@@ -270,6 +389,8 @@ cli_keygen(int argc, char **argv)
         rc = keygen_check(argc, argv, &o);
     if (rc != CLI_EX_OK)
         return rc;
+    if (o.check)
+        return keygen_check_published(&o);
 
     char *pem = NULL, *record = NULL;
     struct err e;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * seal - `arcproxy seal -d DOMAIN -s SELECTOR -k KEYFILE --authserv-id ID [--dns-zone FILE]
- * [--time T] [--headers h1:h2:...] [--cv-from-authres] [FILE]` (docs/cli.md): validate
+ * seal - `arcproxy seal -d DOMAIN -s SELECTOR -k KEYFILE --authserv-id ID [--dns-zone FILE |
+ * --dns-server ADDR[:PORT]] [--time T] [--headers h1:h2:...] [--cv-from-authres] [FILE]` (docs/cli.md): validate
  * the chain, then write the message with a new ARC set prepended to stdout, otherwise
  * byte for byte as it came. A chain with 50 sets or whose newest seal says cv=fail is
  * written unchanged with a warning (exit 0). Exit 75 when validation ends in temperror
@@ -25,7 +25,8 @@ static int
 seal_usage(void)
 {
     fprintf(stderr, "usage: arcproxy seal -d DOMAIN -s SELECTOR -k KEYFILE --authserv-id ID\n"
-                    "                     [--dns-zone FILE] [--time T] [--headers h1:h2:...]\n"
+                    "                     [--dns-zone FILE | --dns-server ADDR[:PORT]] [--time T]\n"
+                    "                     [--headers h1:h2:...]\n"
                     "                     [--cv-from-authres] [FILE]\n");
     return CLI_EX_USAGE;
 }
@@ -58,21 +59,17 @@ int
 cli_seal(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"domain", required_argument, NULL, 'd'},
-        {"selector", required_argument, NULL, 's'},
-        {"key", required_argument, NULL, 'k'},
-        {"authserv-id", required_argument, NULL, 'a'},
-        {"dns-zone", required_argument, NULL, 'z'},
-        {"time", required_argument, NULL, 't'},
-        {"headers", required_argument, NULL, 'H'},
-        {"cv-from-authres", no_argument, NULL, 'C'},
-        {NULL, 0, NULL, 0},
+        {"domain", required_argument, NULL, 'd'},    {"selector", required_argument, NULL, 's'},
+        {"key", required_argument, NULL, 'k'},       {"authserv-id", required_argument, NULL, 'a'},
+        {"dns-zone", required_argument, NULL, 'z'},  {"dns-server", required_argument, NULL, 'S'},
+        {"time", required_argument, NULL, 't'},      {"headers", required_argument, NULL, 'H'},
+        {"cv-from-authres", no_argument, NULL, 'C'}, {NULL, 0, NULL, 0},
     };
     struct arc_signer s;
     memset(&s, 0, sizeof s);
     s.hdr_canon = s.body_canon = ARC_CANON_RELAXED;
     s.timestamp = (int64_t)time(NULL);
-    const char *zone = NULL, *keyfile = NULL;
+    const char *zone = NULL, *server = NULL, *keyfile = NULL;
     char *hcopy = NULL;
     const char *names[SEAL_MAX_HEADERS];
     int c;
@@ -93,6 +90,9 @@ cli_seal(int argc, char **argv)
             break;
         case 'z':
             zone = optarg;
+            break;
+        case 'S':
+            server = optarg;
             break;
         case 't':
             if ((s.timestamp = cli_parse_time(optarg)) < 0)
@@ -139,7 +139,7 @@ cli_seal(int argc, char **argv)
         rc = CLI_EX_NOINPUT;
         goto out;
     }
-    if ((rc = cli_keys_open(&keys, zone)) != 0)
+    if ((rc = cli_keys_open(&keys, zone, server)) != 0)
         goto out;
     struct arc_opts opts;
     arc_opts_default(&opts);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * verify - `arcproxy verify [--dns-zone FILE] [FILE]`: validate the ARC chain of one
- * message (docs/cli.md). stdout: "arc=RESULT", then "reason: ...", "oldest-pass: N",
+ * verify - `arcproxy verify [--dns-zone FILE | --dns-server ADDR[:PORT]] [FILE]`: validate
+ * the ARC chain of one message (docs/cli.md); keys from the zone file, the DNS server, or
+ * the resolvers of /etc/resolv.conf. stdout: "arc=RESULT", then "reason: ...", "oldest-pass: N",
  * "instances: N". Exit 0 pass/none, 1 fail/permerror, 75 temperror, 64 usage, 66 input.
  */
 #include <getopt.h>
@@ -16,7 +17,8 @@
 static int
 verify_usage(void)
 {
-    fprintf(stderr, "usage: arcproxy verify [--dns-zone FILE] [--time T] [FILE]\n");
+    fprintf(stderr, "usage: arcproxy verify [--dns-zone FILE | --dns-server ADDR[:PORT]]\n"
+                    "                       [--time T] [FILE]\n");
     return CLI_EX_USAGE;
 }
 
@@ -25,11 +27,12 @@ cli_verify(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"dns-zone", required_argument, NULL, 'z'},
+        {"dns-server", required_argument, NULL, 'S'},
         {"time", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *zone = NULL;
+    const char *zone = NULL, *server = NULL;
     int64_t now = (int64_t)time(NULL);
     int c;
     optind = 1;
@@ -37,6 +40,9 @@ cli_verify(int argc, char **argv)
         switch (c) {
         case 'z':
             zone = optarg;
+            break;
+        case 'S':
+            server = optarg;
             break;
         case 't':
             if ((now = cli_parse_time(optarg)) < 0)
@@ -59,7 +65,7 @@ cli_verify(int argc, char **argv)
         return CLI_EX_NOINPUT;
     }
     struct cli_keys keys;
-    int rc = cli_keys_open(&keys, zone);
+    int rc = cli_keys_open(&keys, zone, server);
     if (rc) {
         buf_free(&msg);
         return rc;

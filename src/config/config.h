@@ -178,9 +178,15 @@ struct arcp_config {
         struct cfg_strs exempt_domains, trusted_sealers;
     } policy;
     struct {
-        char *zone_file;          /* "" = use DNS */
-        struct cfg_addrs servers; /* empty = /etc/resolv.conf */
-        uint64_t timeout;
+        char *zone_file;                             /* "" = use DNS */
+        struct cfg_addrs servers;                    /* empty = /etc/resolv.conf */
+        uint64_t timeout;                            /* one try, ms */
+        int attempts;                                /* tries per server */
+        uint64_t lookup_timeout;                     /* whole lookup, ms */
+        int edns_size;                               /* 0 = no EDNS0 */
+        int cache_size;                              /* entries; 0 = no cache */
+        uint64_t cache_min_ttl, cache_max_ttl;       /* ms */
+        uint64_t negative_min_ttl, negative_max_ttl; /* ms */
     } dns;
     char *spool_dir;
     struct {

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sysres - a blocking TXT lookup through the system resolver (/etc/resolv.conf) with
- * ldns, for the command line only; the proxy uses the non-blocking resolver.
+ * sysres - a blocking TXT lookup through the system's resolvers (/etc/resolv.conf), for
+ * callers without a loop of their own (worker threads). It is dns_txt_sync (resolver.h)
+ * with the default options: the same wire handling, matching and TCP fallback; no cache
+ * survives the call.
  *
- *   dns_sync_txt(name, out, e)  1 found (strings of the first TXT RR joined, appended to
+ *   dns_sync_txt(name, out, e)  1 found (strings of the TXT RR joined, appended to
  *                               out), 0 no such record (NXDOMAIN/NODATA), -ARC_ETEMP on
- *                               SERVFAIL, timeout or no resolver.
+ *                               SERVFAIL, timeout or no resolver, -ARC_EINVAL bad name.
+ *
+ * Threads: any; each call runs its own libuv loop on the calling thread.
  */
 #ifndef ARCPROXY_DNS_SYSRES_H
 #define ARCPROXY_DNS_SYSRES_H
@@ -14,7 +18,5 @@
 #include "../util/err.h"
 
 int dns_sync_txt(const char *name, struct buf *out, struct err *e);
-/* dns_txt_join - append the character-strings of a TXT RR's rdata (ldns_rr *) to out. */
-int dns_txt_join(const void *rr, struct buf *out);
 
 #endif

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # tests/cli/run.sh ARCPROXY - the offline subcommands as a user runs them: keygen,
-# seal, verify; their output formats and exit codes (docs/cli.md).
+# seal, verify; their output formats and exit codes (docs/cli.md). The keys come from a
+# zone file (--dns-zone) and, in the last part, from a real DNS server (unbound on a
+# free loopback port, --dns-server) for verify, seal and keygen --check. Without
+# unbound that part is skipped (a failure under CI=true).
+# Not covered: the system resolver path (no --dns-server/--dns-zone) reads
+# /etc/resolv.conf, which a test cannot point at a private server.
 set -u
 bin=$(readlink -f "${1:?usage: run.sh path/to/arcproxy}")
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+ubpid=
+trap '[ -n "$ubpid" ] && kill "$ubpid" 2>/dev/null && wait "$ubpid" 2>/dev/null; rm -rf "$work"' EXIT
 pass=0 fail=0
 
 ok() { pass=$((pass + 1)); echo "ok      $1"; }
@@ -117,6 +123,108 @@ printf 'this is not a header\r\n\r\nbody\r\n' >garbage.eml
 expect verify_garbage_permerror 1 "$bin" verify --dns-zone zone garbage.eml
 [ "$(head -1 out)" = "arc=permerror" ] && ok verify_first_line_permerror || bad verify_first_line_permerror "$(head -1 out)"
 expect seal_garbage_not_sealed 65 "$bin" seal -d one.example -s s1 -k keys/s1.private --authserv-id x --dns-zone zone garbage.eml
+
+# ---- keys from a real DNS server: unbound serving the keygen records ----
+unbound=$(command -v unbound || echo /usr/sbin/unbound)
+if [ ! -x "$unbound" ]; then
+    if [ "${CI:-}" = true ]; then bad dns_server_tests "unbound not installed"; else echo "skip    dns_server_tests (unbound not installed)"; fi
+else
+    mkdir dns
+    port=$(python3 -c 'import socket
+for _ in range(50):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); p = u.getsockname()[1]
+    t = socket.socket()
+    try:
+        t.bind(("127.0.0.1", p)); print(p); break
+    except OSError: pass
+    finally: t.close(); u.close()')
+    # one auth-zone per key domain: SOA, NS and the line keygen printed
+    "$bin" keygen -d wrong.example -s s1 --bits 1024 --out dns >zw 2>/dev/null
+    sed 's/^s1\._domainkey\.wrong\.example\./s1._domainkey.three.example./' zw >z4 # another key under three.example
+    printf 'x._domainkey.four.example. IN TXT "v=DKIM1; k=rsa; p="\n' >z5 # revoked
+    zones=""
+    for pair in one.example:z1 two.example:z2 ed.example:z3 three.example:z4 four.example:z5; do
+        d=${pair%%:*} f=${pair#*:}
+        { printf '$TTL 300\n%s. IN SOA ns.%s. admin.%s. 1 7200 900 1209600 60\n%s. IN NS ns.%s.\n' "$d" "$d" "$d" "$d" "$d"; cat "$f"; } >"dns/$d.zone"
+        zones="$zones
+auth-zone:
+  name: \"$d.\"
+  zonefile: \"$work/dns/$d.zone\"
+  for-downstream: yes
+  for-upstream: no"
+    done
+    cat >dns/unbound.conf <<EOF2
+server:
+  interface: 127.0.0.1
+  port: $port
+  do-ip6: no
+  do-daemonize: no
+  chroot: ""
+  username: ""
+  directory: "$work/dns"
+  pidfile: ""
+  logfile: "$work/dns/unbound.log"
+  use-syslog: no
+  log-queries: yes
+  num-threads: 1
+  access-control: 127.0.0.0/8 allow
+  module-config: "iterator"
+  local-zone: "example." nodefault
+  local-zone: "refused.example." always_refuse
+$zones
+EOF2
+    "$unbound" -d -c dns/unbound.conf >dns/unbound.out 2>&1 &
+    ubpid=$!
+    srv=127.0.0.1:$port
+    for _ in $(seq 1 100); do
+        "$bin" verify --dns-server "$srv" hop1.eml >/dev/null 2>&1 && break
+        kill -0 "$ubpid" 2>/dev/null || break
+        sleep 0.05
+    done
+    expect dns_verify_one_hop_pass 0 "$bin" verify --dns-server "$srv" hop1.eml
+    [ "$(head -1 out)" = "arc=pass" ] && ok dns_verify_first_line_pass || bad dns_verify_first_line_pass "$(cat out; tail -3 dns/unbound.out)"
+    expect dns_verify_three_hops_pass 0 "$bin" verify --dns-server "$srv" hop3.eml
+    grep -q '^instances: 3$' out && ok dns_verify_counts_instances || bad dns_verify_counts_instances "$(cat out)"
+    expect dns_verify_tampered_fails 1 "$bin" verify --dns-server "$srv" tampered.eml
+    expect dns_seal_over_chain 0 "$bin" seal -d one.example -s s1 -k keys/s1.private --authserv-id mx.one.example --dns-server "$srv" hop3.eml
+    cp out hop4.eml
+    expect dns_verify_sealed_by_dns_keys 0 "$bin" verify --dns-server "$srv" hop4.eml
+    grep -q '^instances: 4$' out && ok dns_verify_four_instances || bad dns_verify_four_instances "$(cat out)"
+    # a key whose record is gone: NXDOMAIN is a missing key, fail (not temperror)
+    sed 's/s=s1;/s=gone;/' hop1.eml >gone.eml
+    expect dns_nxdomain_key_fails 1 "$bin" verify --dns-server "$srv" gone.eml
+    # a server that refuses: temperror, exit 75, for verify and for seal (nothing written)
+    sed 's/d=one\.example;/d=refused.example;/' hop1.eml >refused.eml
+    expect dns_refused_is_temperror 75 "$bin" verify --dns-server "$srv" refused.eml
+    [ "$(head -1 out)" = "arc=temperror" ] && ok dns_refused_first_line || bad dns_refused_first_line "$(cat out)"
+    expect dns_seal_temperror_writes_nothing 75 "$bin" seal -d one.example -s s1 -k keys/s1.private --authserv-id x --dns-server "$srv" refused.eml
+    [ ! -s out ] && ok dns_seal_temperror_empty_stdout || bad dns_seal_temperror_empty_stdout "$(head -3 out)"
+    # a silent port: temperror after the timeouts
+    silent=$(python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    expect dns_no_server_is_temperror 75 "$bin" verify --dns-server "127.0.0.1:$silent" hop1.eml
+    expect dns_server_and_zone_exclusive 64 "$bin" verify --dns-server "$srv" --dns-zone zone hop1.eml
+    expect dns_server_bad_address 64 "$bin" verify --dns-server not-an-ip hop1.eml
+    # one query per key, even for a chain sealed 3 times by 3 keys
+    n_before=$(grep -c 's1._domainkey.one.example. TXT IN' dns/unbound.log)
+    "$bin" verify --dns-server "$srv" hop2.eml >/dev/null 2>&1
+    n_after=$(grep -c 's1._domainkey.one.example. TXT IN' dns/unbound.log)
+    [ $((n_after - n_before)) -eq 1 ] && ok dns_one_query_per_key || bad dns_one_query_per_key "$((n_after - n_before)) queries"
+
+    # keygen --check
+    expect keygen_check_match 0 "$bin" keygen --check -d one.example -s s1 --out keys --dns-server "$srv"
+    grep -q '^match: s1._domainkey.one.example' out && ok keygen_check_prints_match || bad keygen_check_prints_match "$(cat out)"
+    expect keygen_check_ed25519_match 0 "$bin" keygen --check -d ed.example -s e1 -k keys/e1.private --dns-server "$srv"
+    expect keygen_check_other_key 1 "$bin" keygen --check -d three.example -s s1 -k keys/s1.private --dns-server "$srv"
+    grep -q '^mismatch:' out && ok keygen_check_prints_mismatch || bad keygen_check_prints_mismatch "$(cat out)"
+    expect keygen_check_other_alg 1 "$bin" keygen --check -d ed.example -s e1 -k keys/s1.private --dns-server "$srv"
+    expect keygen_check_revoked 1 "$bin" keygen --check -d four.example -s x -k keys/s1.private --dns-server "$srv"
+    expect keygen_check_no_record 68 "$bin" keygen --check -d one.example -s nope -k keys/s1.private --dns-server "$srv"
+    expect keygen_check_refused 75 "$bin" keygen --check -d refused.example -s s1 -k keys/s1.private --dns-server "$srv"
+    expect keygen_check_zone_file 0 "$bin" keygen --check -d two.example -s s2 -k keys/s2.private --dns-zone zone
+    expect keygen_check_missing_key_file 66 "$bin" keygen --check -d one.example -s s1 -k no-such.private --dns-server "$srv"
+    expect keygen_check_usage_bits 64 "$bin" keygen --check -d one.example -s s1 --bits 2048
+    expect keygen_server_needs_check 64 "$bin" keygen -d one.example -s s9 --dns-server "$srv"
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

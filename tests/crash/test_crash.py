@@ -246,7 +246,7 @@ def queue_config(tag, port, sink_port, spool, zone, key):
     path = os.path.join(WORK, "arcproxy-%s.yaml" % tag)
     with open(path, "w") as f:
         f.write('listen: ["127.0.0.1:%d"]\ndownstream:\n  address: "127.0.0.1:%d"\n'
-                '  command_timeout: 10s\nspool_dir: "%s"\nhostname: proxy.test\n'
+                '  command_timeout: 10s\nspool_dir: "%s"\nhostname: proxy.test\nallow_root: true\n'
                 'delivery: queue\nmode: sv\nauthserv_id: mx.crash.example\n'
                 'keys:\n  domain: crash.example\n  selector: c1\n  key_file: "%s"\n'
                 'dns:\n  zone_file: "%s"\nqueue:\n  retry_min: 100ms\n  retry_max: 500ms\n'
