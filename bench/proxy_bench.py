@@ -520,15 +520,16 @@ def measure(sink, mode, msg, sessions, section, pin=None, delivery="proxy", zone
             return r
         port = d.port
     try:
-        # pilot: to warm up and to size the measured run; doubled until it takes 0.25 s,
-        # so that process start and connection set-up do not dominate the estimate
-        pc = max(2 * sessions, 10)
+        # pilot: to warm up and to size the measured run; doubled until it takes 1/10 of
+        # the run (at least 0.25 s), so that process start and connection set-up do not
+        # dominate the estimate
+        pc = max(sessions, 10)
         for _ in range(10):
             pilot = smtp_source(port, msg, sessions, pc, timeout=max(30, 20 * seconds))
             if pilot["rc"] != 0:
                 r["notes"] = "pilot failed: %s %s" % (pilot["rc"], pilot["err"])
                 return r
-            if pilot["wall"] >= 0.25 or pc * len(msg.data) > 5e8:
+            if pilot["wall"] >= max(0.25, seconds / 10) or pc * len(msg.data) > 5e8:
                 break
             pc *= 2
         est = pc / max(pilot["wall"], 1e-3)
@@ -553,8 +554,8 @@ def measure(sink, mode, msg, sessions, section, pin=None, delivery="proxy", zone
         r["wall_s"] = res["wall"]
         r["rate"] = count / res["wall"]
         r["load_us"] = 1e6 * (res["cpu"] + scpu1 - scpu0) / count
-        if d and cpu0 is not None and cpu1 is not None:
-            r["cpu_us"] = 1e6 * (cpu1 - cpu0) / count
+        if d and cpu0 is not None and cpu1 is not None:     # the probe's messages count too
+            r["cpu_us"] = 1e6 * (cpu1 - cpu0) / (count + (len(pr.samples) if pr else 0))
         if pr:
             r["probe_n"] = len(pr.samples)
             r["probe_errors"] = pr.errors
