@@ -517,36 +517,43 @@ def measure(sink, mode, msg, sessions, section, pin=None, delivery="proxy", zone
             r["notes"] = "arcproxy did not start: " + d.tail()
             d.close()
             RESULTS.append(r)
+            print_row(r)
             return r
         port = d.port
     try:
-        # pilot: to warm up and to size the measured run; doubled until it takes 1/10 of
-        # the run (at least 0.25 s), so that process start and connection set-up do not
-        # dominate the estimate
+        # pilot: to warm up and to size the measured run; run twice, then doubled until it
+        # takes 1/10 of the run (at least 0.25 s), so that process start and connection
+        # set-up do not dominate the estimate
         pc = max(sessions, 10)
-        for _ in range(10):
+        for i in range(10):
             pilot = smtp_source(port, msg, sessions, pc, timeout=max(30, 20 * seconds))
             if pilot["rc"] != 0:
                 r["notes"] = "pilot failed: %s %s" % (pilot["rc"], pilot["err"])
                 return r
+            if i == 0:          # the first one pays for a fresh process: just warm-up
+                continue
             if pilot["wall"] >= max(0.25, seconds / 10) or pc * len(msg.data) > 5e8:
                 break
             pc *= 2
         est = pc / max(pilot["wall"], 1e-3)
-        count = int(min(max(est * seconds, 4 * sessions, 20), 200000,
-                        max(4 * sessions, 3e9 / len(msg.data))))
-        pr = Probe(port, msg) if probe else None
-        cpu0 = proc_cpu(d.pid()) if d else None
-        scpu0 = sink.cpu()
-        if pr:
-            pr.start()
-        res = smtp_source(port, msg, sessions, count, timeout=max(60, 12 * seconds))
-        cpu1 = proc_cpu(d.pid()) if d else None
-        scpu1 = sink.cpu()
-        if d:
-            r["rss_kb"], r["hwm_kb"] = proc_mem(d.pid())
-        if pr:
-            pr.finish()
+        cap = min(200000, max(4 * sessions, 3e9 / len(msg.data)))
+        count = int(min(max(est * seconds, 4 * sessions, 20), cap))
+        for attempt in range(2):    # once more, longer, if it took under half the target
+            pr = Probe(port, msg) if probe else None
+            cpu0 = proc_cpu(d.pid()) if d else None
+            scpu0 = sink.cpu()
+            if pr:
+                pr.start()
+            res = smtp_source(port, msg, sessions, count, timeout=max(60, 12 * seconds))
+            cpu1 = proc_cpu(d.pid()) if d else None
+            scpu1 = sink.cpu()
+            if d:
+                r["rss_kb"], r["hwm_kb"] = proc_mem(d.pid())
+            if pr:
+                pr.finish()
+            if (attempt or res["rc"] != 0 or res["wall"] >= seconds / 2 or count >= cap):
+                break
+            count = int(min(count * seconds / max(res["wall"], 1e-3), cap))
         if res["rc"] != 0:
             r["notes"] = "smtp-source: %s %s" % (res["rc"], res["err"])
             return r
