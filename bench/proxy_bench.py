@@ -204,7 +204,7 @@ class Daemon:
         self.logpath = os.path.join(WORK, "arcproxy-%d.log" % Daemon.seq)
         with open(self.path, "w") as f:
             f.write('listen: ["127.0.0.1:%d"]\ndownstream:\n  address: "127.0.0.1:%d"\n'
-                    'spool_dir: "%s"\nhostname: proxy.bench.test\nauthserv_id: %s\n'
+                    'spool_dir: "%s"\nhostname: proxy.bench.test\nallow_root: true\nauthserv_id: %s\n'
                     % (self.port, sink_port, self.spool, AUTHSERV))
             f.write(body)
         self.logf = open(self.logpath, "wb")
