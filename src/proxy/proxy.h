@@ -84,6 +84,7 @@ enum proxy_on_temperror {
 };
 
 struct proxy_opts;
+struct arcp_config;
 
 /* proxy_reload - how SIGHUP gets new options (main.c re-reads the config file). load fills
  * o (already holding proxy_opts_default) and sets *hold to whatever owns o's strings;
@@ -124,6 +125,9 @@ struct proxy_opts {
     const char *seal_domain;                     /* modes s, sv */
     const char *seal_selector;                   /* modes s, sv */
     const char *seal_key_path;                   /* modes s, sv: PEM */
+    /* the loaded configuration the sealing policy (src/policy) is built from; NULL: a
+     * policy is made of mode and seal_* (provisional flags). Borrowed like the strings. */
+    const struct arcp_config *cfg;
     const char *dns_zone_path;                   /* key records; NULL: blocking system resolver */
     const char *spool_dir;                       /* default "/var/spool/arcproxy" */
     const char *xforward_allow[PROXY_MAX_CIDRS]; /* CIDRs; default 127.0.0.0/8 ::1/128 */
