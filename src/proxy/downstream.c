@@ -245,8 +245,8 @@ cb_failed(void *ctx, enum smtp_client_fail cls, const struct smtp_client_reply *
     if (op != DS_OP_QUIT) {
         log_warn("%s: downstream %s: %s", owner_id(ds), smtp_client_fail_name(cls), why ? why : "");
         metrics_inc(op == DS_OP_CONNECT && !ds->ready ? M_DS_FAIL_CONNECT
-                    : cls == SMTP_CLIENT_FAIL_TIMEOUT  ? M_DS_FAIL_TIMEOUT
-                                                       : M_DS_FAIL_LOST);
+                    : cls == SMTP_CLIENT_FAIL_TIMEOUT ? M_DS_FAIL_TIMEOUT
+                                                      : M_DS_FAIL_LOST);
     }
     ds->dead = 1;
     uv_timer_stop(&ds->timer);

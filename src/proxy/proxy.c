@@ -309,8 +309,7 @@ conf_policy(struct proxy_conf *c, struct err *e)
     int rc = o->cfg ? policy_load(o->cfg, &c->policy, e) : flags_policy(o, &c->policy, e);
     if (rc < 0)
         return rc;
-    if ((o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV) &&
-        policy_key_count(c->policy) == 0) {
+    if ((o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV) && policy_key_count(c->policy) == 0) {
         log_warn("no sealing key configured (keys.key_file, keys.domains, keys.path, maps): "
                  "verifying only, not sealing");
         o->mode = o->mode == PROXY_MODE_SV ? PROXY_MODE_V : PROXY_MODE_PASS;
@@ -576,7 +575,7 @@ proxy_run(const struct proxy_opts *o, struct err *e)
                  px->o->mode == PROXY_MODE_PASS ? "pass"
                  : px->o->mode == PROXY_MODE_V  ? "v"
                  : px->o->mode == PROXY_MODE_S  ? "s"
-                                            : "sv",
+                                                : "sv",
                  px->o->delivery == PROXY_DELIVERY_QUEUE ? "queue" : "proxy", px->o->downstream,
                  px->o->spool_dir);
         uv_run(&loop, UV_RUN_DEFAULT);

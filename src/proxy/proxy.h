@@ -121,10 +121,10 @@ struct proxy_opts {
     int bare_lf_accept;                   /* default 0: bare LF -> 550 5.5.2 */
     enum proxy_mode mode;                 /* default PROXY_MODE_PASS */
     enum proxy_on_temperror on_temperror;
-    const char *authserv_id;                     /* required for modes v, s, sv */
-    const char *seal_domain;                     /* modes s, sv */
-    const char *seal_selector;                   /* modes s, sv */
-    const char *seal_key_path;                   /* modes s, sv: PEM */
+    const char *authserv_id;   /* required for modes v, s, sv */
+    const char *seal_domain;   /* modes s, sv */
+    const char *seal_selector; /* modes s, sv */
+    const char *seal_key_path; /* modes s, sv: PEM */
     /* the loaded configuration the sealing policy (src/policy) is built from; NULL: a
      * policy is made of mode and seal_* (provisional flags). Borrowed like the strings. */
     const struct arcp_config *cfg;
@@ -139,12 +139,12 @@ struct proxy_opts {
     const char *user, *group;          /* switch after binding; NULL: stay */
     int allow_root;                    /* run as root without user */
     const struct proxy_reload *reload; /* SIGHUP; NULL: SIGHUP is logged and ignored */
-    enum proxy_delivery delivery; /* default PROXY_DELIVERY_PROXY */
-    uint64_t retry_min_ms;        /* queue mode: first retry delay; 5 min */
-    uint64_t retry_max_ms;        /* queue mode: longest retry delay; 1 h */
-    uint64_t max_age_ms;          /* queue mode: then failed, DSN; 5 days */
-    unsigned max_deliveries;      /* queue mode: concurrent deliveries; 10 */
-    uint64_t min_data_rate;       /* bytes/s over DATA after a grace period; 0: off */
+    enum proxy_delivery delivery;      /* default PROXY_DELIVERY_PROXY */
+    uint64_t retry_min_ms;             /* queue mode: first retry delay; 5 min */
+    uint64_t retry_max_ms;             /* queue mode: longest retry delay; 1 h */
+    uint64_t max_age_ms;               /* queue mode: then failed, DSN; 5 days */
+    unsigned max_deliveries;           /* queue mode: concurrent deliveries; 10 */
+    uint64_t min_data_rate;            /* bytes/s over DATA after a grace period; 0: off */
 };
 
 void proxy_opts_default(struct proxy_opts *o);

@@ -49,7 +49,7 @@ struct policy;
 struct proxy_conf {
     unsigned refs; /* the proxy's (while current) + one per holder; loop thread only */
     struct proxy_opts o;
-    void *hold; /* owns o's strings (reload); NULL: the caller of proxy_run does */
+    void *hold;            /* owns o's strings (reload); NULL: the caller of proxy_run does */
     struct policy *policy; /* NULL in mode pass */
     struct dns_zone *zone;
     struct sockaddr_storage ds_addr;
@@ -111,8 +111,8 @@ enum ds_op {
 struct ds {
     struct proxy *px;
     struct proxy_conf *conf; /* held: its session's or its delivery's generation */
-    struct sess *s; /* NULL once the session let it go */
-    struct qdel *q; /* or: the queue delivery that owns it (runner.c) */
+    struct sess *s;          /* NULL once the session let it go */
+    struct qdel *q;          /* or: the queue delivery that owns it (runner.c) */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_connect_t creq;
@@ -163,6 +163,8 @@ struct job {
     enum arc_result shown; /* the verdict as reported (an exempt sealer's fail: none) */
     int judged;            /* the chain was judged for the report (policy: verify) */
     int exempt, restarted; /* newest sealer exempt; broken sets dropped, sealed as i=1 */
+    int ndropped;          /* header fields dropped: the header section is to be rewritten
+                            * (h/dnsint's rewrite_header; same field there) */
     char note[240];        /* exempt or trusted sealer: for the A-R comment and the log */
     int sealed;            /* 1 sealed, 0 skipped or not asked */
     int seal_inst;         /* the i= sealed */

@@ -364,8 +364,7 @@ end_done(struct sess *s, struct job *j)
     if (j->qid[0])
         snprintf(s->qid, sizeof s->qid, "%s", j->qid);
     if (j->am || j->arc_bad || j->v.result != ARC_RESULT_NONE || j->why[0]) {
-        snprintf(s->arc_res, sizeof s->arc_res, "%s",
-                 j->judged ? arc_result_name(j->shown) : "-");
+        snprintf(s->arc_res, sizeof s->arc_res, "%s", j->judged ? arc_result_name(j->shown) : "-");
         if (j->sealed)
             snprintf(s->seal_note, sizeof s->seal_note, "sealed i=%d %.120s%s", j->seal_inst,
                      j->seal_d, j->restarted ? " (restarted: broken sets removed)" : "");
@@ -604,7 +603,7 @@ policy_facts(struct sess *s, struct job *j)
         j->client = s->peer;
         j->client_known = 1;
     }
-    j->source = !src                          ? POLICY_SOURCE_UNKNOWN
+    j->source = !src                            ? POLICY_SOURCE_UNKNOWN
                 : strcasecmp(src, "LOCAL") == 0 ? POLICY_SOURCE_LOCAL
                                                 : POLICY_SOURCE_REMOTE;
     j->sender = xstrdup(s->sender ? s->sender : "");

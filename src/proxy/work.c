@@ -221,6 +221,7 @@ seal(struct job *j, const struct proxy_conf *c, const struct policy_decision *d)
 {
     const struct proxy_opts *o = &c->o;
     struct err e;
+    int rc;
     err_clear(&e);
     if (!d->seal) {
         int nokey = strncmp(d->why, "no key for domain", 17) == 0;
@@ -237,10 +238,11 @@ seal(struct job *j, const struct proxy_conf *c, const struct policy_decision *d)
         no_seal(j, M_SEAL_SKIP_POLICY, "chain failed, policy.seal_on_broken_chain is skip");
         return;
     case POLICY_SEAL_RESTART:
-        if (arc_msg_drop_arc_sets(j->am) < 0) {
+        if ((rc = arc_msg_drop_arc_sets(j->am)) < 0) {
             no_seal(j, M_SEAL_SKIP_ERROR, "cannot drop the broken ARC sets");
             return;
         }
+        j->ndropped += rc;
         j->restarted = 1;
         j->seal_inst = 1;
         break;
@@ -278,8 +280,9 @@ seal(struct job *j, const struct proxy_conf *c, const struct policy_decision *d)
         return;
     }
     j->prepend.len = before;
-    no_seal(j, sr < 0 ? (sr == -ARC_ETEMP ? M_SEAL_SKIP_TEMPERROR : M_SEAL_SKIP_ERROR)
-                      : M_SEAL_SKIP_PERMERROR,
+    no_seal(j,
+            sr < 0 ? (sr == -ARC_ETEMP ? M_SEAL_SKIP_TEMPERROR : M_SEAL_SKIP_ERROR)
+                   : M_SEAL_SKIP_PERMERROR,
             "%.180s", e.text[0] ? e.text : "skipped");
 }
 
