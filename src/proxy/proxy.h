@@ -19,8 +19,14 @@
  *   DONE     operations: metrics port (/metrics, /health), session gauge and total,
  *            pidfile, switch to user after binding, root refused without user unless
  *            allow_root, SIGHUP reload (see below).
- *   NOT YET  per-message metrics (messages, seals, verdicts, downstream failures,
- *            latency) are counted by nobody yet: session.c/downstream.c must call them.
+ *   DONE     per-message metrics: messages by result, latency, verdicts, seals and skip
+ *            reasons, downstream failures (docs/operations.md).
+ *   DONE     configuration generations: a session, its downstream and a queue delivery
+ *            hold the generation they started with; SIGHUP swaps at once.
+ *   DONE     the sealing policy (src/policy) per message: client lists via XFORWARD ADDR,
+ *            SOURCE, From/envelope rules, signing domain and key (maps, templates,
+ *            several domains), h= with (o)/(x), c=, seal_on_broken_chain, exempt and
+ *            trusted sealers, A-R and remote-IP switches, cv from our A-R.
  *   DONE     stage 3: queue mode (delivery: queue): engine, then prepend + durable
  *            commit, then 250 "queued as"; queue runner (runner.c) with its own
  *            downstream per delivery, XFORWARD/MAIL params/NOTIFY/ORCPT from the file,
@@ -41,13 +47,11 @@
  * Operations (proxy.c): start-up order is keys and zone, spool (recovered), listeners,
  * metrics port, pidfile, then the switch to o->user (the spool directory is chowned to
  * it first); as root without o->user, start fails unless o->allow_root. SIGHUP: o->reload
- * loads new options; they are checked as at start (key and zone loaded) and, if good,
- * put in force for what comes next; a bad one is logged and the old one stays. The swap
- * waits for a moment when no worker job runs (jobs read the options and the key), so
- * workers never see two generations; sessions open at the reload keep running and use
- * the new options from then on (see the NOTE in proxy.c for what session.c must add so
- * that a session keeps the generation it started with). The listeners, spool, metrics
- * port, pidfile and user are not reloaded (a warning says so when they changed).
+ * loads new options; they are checked as at start (policy with its keys, zone) and, if
+ * good, become current at once; a bad one is logged and the old one stays. Sessions,
+ * their downstreams and queue deliveries keep the generation they started with (see the
+ * note at the top of proxy.c). The listeners, spool, metrics port, pidfile and user are
+ * not reloaded (a warning says so when they changed).
  *
  * Ownership: o and its strings are borrowed for the duration of proxy_run.
  * Errors: proxy_run returns -ARC_E* with e filled for start-up failures (bad address,
