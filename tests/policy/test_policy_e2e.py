@@ -399,6 +399,26 @@ def t_privacy(sink):
                off)
 
 
+# ---- queue mode: the same decisions before the 250 ---------------------------------------
+
+def t_queue_mode(sink):
+    """delivery: queue runs the policy at end of data too (the runner only delivers)."""
+    qconf = ("delivery: queue\nqueue:\n  retry_min: 200ms\n  retry_max: 1s\n"
+             "  max_deliveries: 4\n")
+
+    def body(px):
+        a, data = send(px, sink, msg(), sender="x@a.example", rcpts=("r@b.example",),
+                       xf=["ADDR=192.0.2.5"])
+        t = ams(a)
+        check(t and (t["d"], t["s"]) == ("b.example", "sb"), "queue mode d=/s= %r" % t)
+        check(verify_ok(data), "queue mode: does not verify")
+        check(b"192.0.2.5" not in a, "include_remote_ip off ignored in queue mode")
+        a, _ = send(px, sink, msg(), sender="x@a.example", rcpts=("r@nokey.example",))
+        check(not sealed(a), "queue mode: sealed without a key")
+    with_proxy(sink, config(keys=two_keys() + "\n  use_domain: recipient",
+                            policy="include_remote_ip: false", extra=qconf), body)
+
+
 # ---- SIGHUP under load ----------------------------------------------------------------------
 
 def t_reload_under_load(sink):
@@ -472,6 +492,7 @@ def main():
                          ("canonicalization", t_canonicalization),
                          ("broken_chain_exempt_trusted", t_broken_chain),
                          ("privacy_switches", t_privacy),
+                         ("queue_mode_same_policy", t_queue_mode),
                          ("reload_under_load_new_selector", t_reload_under_load)]:
             run(name, fn, sink)
     return tp.finish_run()
