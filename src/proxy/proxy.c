@@ -287,7 +287,9 @@ flags_policy(const struct proxy_opts *o, struct policy **pp, struct err *e)
         return err_set(e, ARC_EINVAL, "no default configuration");
     cfg->mode = modes[o->mode];
     cfg->keys.min_rsa_bits = 1024;
-    const char *v[3] = {o->seal_domain, o->seal_selector, o->seal_key_path};
+    int seal = o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV; /* v: no key read */
+    const char *v[3] = {seal ? o->seal_domain : NULL, seal ? o->seal_selector : NULL,
+                        seal ? o->seal_key_path : NULL};
     char **f[3] = {&cfg->keys.domain, &cfg->keys.selector, &cfg->keys.key_file};
     for (size_t i = 0; i < 3; i++) {
         free(*f[i]);
