@@ -366,6 +366,27 @@ def header_rewrite():
     return b"remove_own_authres" in out.stdout
 
 
+def t_reuse_auth_results(sink):
+    """reuse_auth_results: cv= from an upstream Authentication-Results with our authserv_id
+    instead of our own verdict (and internal_hosts implies it)."""
+    broken = sealed_by_b(sink).replace(b"Hello.", b"Hullo.")
+    old_ar = b"Authentication-Results: mx.test;\r\n\tarc=none"
+    check(old_ar in broken, "fixture: no upstream A-R %r" % broken[:800])
+    vouched = broken.replace(old_ar, b"Authentication-Results: mx.test;\r\n\tarc=pass")
+
+    def off(px):
+        a, _ = send(px, sink, vouched)
+        check(seal_tags(a)["cv"] == "fail", "reuse off: cv %r" % seal_tags(a))
+        a, _ = send(px, sink, vouched, xf=["ADDR=203.0.113.9"])
+        check(seal_tags(a)["cv"] == "pass", "internal host: its A-R not trusted for cv")
+    with_proxy(sink, config(policy="internal_hosts: [203.0.113.0/24]"), off)
+
+    def on(px):
+        a, _ = send(px, sink, vouched)
+        check(seal_tags(a)["cv"] == "pass" and b"arc=fail" in a, "reuse on: %r" % seal_tags(a))
+    with_proxy(sink, config(policy="reuse_auth_results: true"), on)
+
+
 def send_restart(px, sink, message):
     """Like send, for restart: the old ARC fields are gone, so the original message is
     not a suffix of what arrives; returns (fields before the first original field, data)."""
@@ -491,6 +512,7 @@ def main():
                          ("sign_headers_oversign", t_sign_headers),
                          ("canonicalization", t_canonicalization),
                          ("broken_chain_exempt_trusted", t_broken_chain),
+                         ("reuse_auth_results_cv", t_reuse_auth_results),
                          ("privacy_switches", t_privacy),
                          ("queue_mode_same_policy", t_queue_mode),
                          ("reload_under_load_new_selector", t_reload_under_load)]:
