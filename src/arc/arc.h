@@ -15,6 +15,8 @@
  *   arc_msg_free(m)                 release (NULL is fine); returns NULL
  *
  *   arc_msg_field_count(m, name)    header fields of that name (not counting dropped ones)
+ *   arc_msg_field_values(m, name, out, max)  the values of those fields, top to bottom
+ *   arc_msg_sealer(m, inst)         d= of the ARC-Seal of instance inst (1..N), as written
  *   arc_msg_drop_authres(m, id)     after verify, before seal: Authentication-Results with
  *                                   authserv-id id are absent for sealing and output
  *                                   (RFC 8601 §5); returns how many
@@ -141,6 +143,15 @@ int arc_msg_seal(struct arc_msg *m, const struct arc_signer *s, const struct arc
                  struct buf *out, struct err *e);
 
 size_t arc_msg_field_count(const struct arc_msg *m, const char *name);
+/* arc_msg_field_values - the values (after the colon, folding kept, without the final
+ * CRLF) of the fields named name, top to bottom, dropped ones left out; up to max are
+ * stored in out, the return is how many there are. Spans point into m. 0 before the
+ * header section is complete. */
+size_t arc_msg_field_values(const struct arc_msg *m, const char *name, struct span *out,
+                            size_t max);
+/* arc_msg_sealer - the d= tag of instance inst's ARC-Seal (points into m); an empty span
+ * when there is no such seal or it does not parse. */
+struct span arc_msg_sealer(const struct arc_msg *m, int inst);
 /* arc_msg_drop_* - number of fields dropped (>= 0), -ARC_ESTATE outside verify..seal,
  * -ARC_EINVAL for an empty authserv_id. An A-R field that does not parse is dropped
  * when its first token is authserv_id (it may still claim to be ours downstream). */

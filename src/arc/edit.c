@@ -5,6 +5,8 @@
  * set), and the header section as it is then sent.
  *
  *   arc_msg_field_count(m, name)        fields of that name, dropped ones not counted
+ *   arc_msg_field_values(m, name, out, max)  their values, top to bottom
+ *   arc_msg_sealer(m, inst)             d= of the ARC-Seal of instance inst
  *   arc_msg_drop_authres(m, id)         drop A-R fields whose authserv-id is id
  *   arc_msg_drop_arc_sets(m)            drop every AAR, AMS and AS (next seal: i=1, cv=none)
  *   arc_msg_header_len(m)               bytes of the header section as received
@@ -29,6 +31,32 @@ arc_msg_field_count(const struct arc_msg *m, const char *name)
     for (size_t i = 0; i < m->nfields; i++)
         c += !m->fields[i].dropped && arc_hdr_name_is(&m->fields[i], name);
     return c;
+}
+
+size_t
+arc_msg_field_values(const struct arc_msg *m, const char *name, struct span *out, size_t max)
+{
+    size_t c = 0;
+    if (m->state == 0 || !name)
+        return 0;
+    for (size_t i = 0; i < m->nfields; i++) {
+        if (m->fields[i].dropped || !arc_hdr_name_is(&m->fields[i], name))
+            continue;
+        if (c < max)
+            out[c] = m->fields[i].value;
+        c++;
+    }
+    return c;
+}
+
+struct span
+arc_msg_sealer(const struct arc_msg *m, int inst)
+{
+    struct span none = {NULL, 0};
+    if (m->state == 0 || !m->sets || inst < 1 || inst > m->nsets || !m->sets[inst].as_ok)
+        return none;
+    const struct span *d = arc_tags_get(&m->sets[inst].as_tags, "d");
+    return d ? *d : none;
 }
 
 static int

@@ -136,12 +136,7 @@ opts_from_config(const struct arcp_config *cfg, struct proxy_opts *o)
     o->user = nonempty(cfg->user);
     o->group = nonempty(cfg->group);
     o->allow_root = cfg->allow_root;
-    if ((o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV) && !o->seal_key_path) {
-        log_warn("%s: no signing key configured (keys.domain, keys.selector, keys.key_file): "
-                 "verifying only, not sealing",
-                 cfg->path);
-        o->mode = o->mode == PROXY_MODE_SV ? PROXY_MODE_V : PROXY_MODE_PASS;
-    }
+    o->cfg = cfg; /* the policy: keys, maps, templates (no key at all: the daemon says so) */
     return 0;
 }
 

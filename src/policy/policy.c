@@ -166,6 +166,14 @@ policy_key_count(const struct policy *p)
     return p->ring.n;
 }
 
+enum arc_canon
+policy_body_canon(const struct policy *p)
+{
+    return (p->canon == CFG_CANON_RELAXED_RELAXED || p->canon == CFG_CANON_SIMPLE_RELAXED)
+               ? ARC_CANON_RELAXED
+               : ARC_CANON_SIMPLE;
+}
+
 void
 policy_org_domain(const struct policy *p, const char *domain, char *out, size_t outsz)
 {
@@ -418,9 +426,7 @@ policy_decide(const struct policy *p, const struct policy_msg *m, struct policy_
     char hdom[256];
     memset(d, 0, sizeof *d);
     d->hdr_canon = p->canon <= CFG_CANON_RELAXED_SIMPLE ? ARC_CANON_RELAXED : ARC_CANON_SIMPLE;
-    d->body_canon = (p->canon == CFG_CANON_RELAXED_RELAXED || p->canon == CFG_CANON_SIMPLE_RELAXED)
-                        ? ARC_CANON_RELAXED
-                        : ARC_CANON_SIMPLE;
+    d->body_canon = policy_body_canon(p);
     d->on_broken = (enum policy_broken)p->on_broken;
     d->include_remote_ip = p->include_remote_ip;
     d->reuse_auth_results = p->reuse_auth_results;

@@ -13,6 +13,8 @@
  *   policy_parse_addrs(value, out, max)     mailboxes of a From field (RFC 5322)
  *   policy_org_domain(p, domain, out, outsz)  organizational domain (libpsl)
  *   policy_key_count(p)                keys loaded (for the start-up log)
+ *   policy_body_canon(p)               the AMS body canonicalization (known before the
+ *                                      message: the body is hashed as it arrives)
  *   policy_client_parse(text, &ss)     XFORWARD ADDR text ("192.0.2.1", "IPv6:2001:db8::1",
  *                                      "[::1]") into a sockaddr for policy_msg.client
  *
@@ -115,6 +117,7 @@ int policy_after_verdict(const struct policy_decision *d, int chain_failed);
 int policy_is_exempt(const struct policy *p, const char *sealer_domain);
 int policy_is_trusted(const struct policy *p, const char *sealer_domain);
 size_t policy_key_count(const struct policy *p);
+enum arc_canon policy_body_canon(const struct policy *p);
 
 /* policy_addr - one mailbox of an address list: addr-spec, domain lowercased. */
 struct policy_addr {

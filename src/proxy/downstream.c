@@ -7,7 +7,8 @@
  *
  *   ds_open(s)      connect (timer: ds_connect_timeout) and let the client say EHLO;
  *                   sess_ds_ready() when done, sess_ds_failed() on any failure
- *   ds_open_for(px, s, q)  the same for either owner (one of s, q is NULL)
+ *   ds_open_for(px, conf, s, q)  the same for either owner (one of s, q is NULL); holds a
+ *                   reference to conf, the owner's generation, until freed
  *   ds_flush(ds)    write what the client queued
  *   ds_arm(ds, ms)  (re)start the reply timer; expiry fails the client (TIMEOUT)
  *   ds_release(ds)  the session ends: QUIT when idle, else close; detaches from the session
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics/metrics.h"
 #include "proxy_int.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -59,6 +61,7 @@ ds_close_cb(uv_handle_t *h)
     if (--ds->nclosing > 0)
         return;
     smtp_client_free(ds->c);
+    proxy_conf_unref(ds->conf);
     free(ds);
 }
 
@@ -239,8 +242,12 @@ cb_failed(void *ctx, enum smtp_client_fail cls, const struct smtp_client_reply *
     } else {
         buf_printf(&text, "451 4.4.2 downstream connection lost");
     }
-    if (op != DS_OP_QUIT)
+    if (op != DS_OP_QUIT) {
         log_warn("%s: downstream %s: %s", owner_id(ds), smtp_client_fail_name(cls), why ? why : "");
+        metrics_inc(op == DS_OP_CONNECT && !ds->ready ? M_DS_FAIL_CONNECT
+                    : cls == SMTP_CLIENT_FAIL_TIMEOUT ? M_DS_FAIL_TIMEOUT
+                                                      : M_DS_FAIL_LOST);
+    }
     ds->dead = 1;
     uv_timer_stop(&ds->timer);
     struct qdel *q = ds->q;
@@ -258,14 +265,16 @@ cb_failed(void *ctx, enum smtp_client_fail cls, const struct smtp_client_reply *
 }
 
 struct ds *
-ds_open_for(struct proxy *px, struct sess *s, struct qdel *q)
+ds_open_for(struct proxy *px, struct proxy_conf *conf, struct sess *s, struct qdel *q)
 {
     static const struct smtp_client_cb cb = {cb_ready, cb_reply, cb_failed};
     struct ds *ds = xcalloc(1, sizeof *ds);
+    const struct proxy_opts *o = &conf->o;
     ds->px = px;
+    ds->conf = proxy_conf_hold(conf);
     ds->s = s;
     ds->q = q;
-    ds->c = smtp_client_new(px->hostname, &cb, ds);
+    ds->c = smtp_client_new(conf->hostname, &cb, ds);
     if (!ds->c)
         ds->c = smtp_client_new("localhost", &cb, ds);
     uv_tcp_init(px->loop, &ds->tcp);
@@ -275,9 +284,9 @@ ds_open_for(struct proxy *px, struct sess *s, struct qdel *q)
     ds->op = DS_OP_CONNECT;
     if (s)
         s->ds = ds;
-    ds_arm(ds, px->o->ds_connect_timeout_ms);
+    ds_arm(ds, o->ds_connect_timeout_ms);
     int rc =
-        uv_tcp_connect(&ds->creq, &ds->tcp, (const struct sockaddr *)&px->ds_addr, ds_connect_cb);
+        uv_tcp_connect(&ds->creq, &ds->tcp, (const struct sockaddr *)&conf->ds_addr, ds_connect_cb);
     if (rc < 0) {
         /* report through the timer so that the caller's state is settled first */
         log_warn("%s: downstream connect: %s", owner_id(ds), uv_strerror(rc));
@@ -289,7 +298,7 @@ ds_open_for(struct proxy *px, struct sess *s, struct qdel *q)
 struct ds *
 ds_open(struct sess *s)
 {
-    return ds_open_for(s->px, s, NULL);
+    return ds_open_for(s->px, s->conf, s, NULL);
 }
 
 void
@@ -301,7 +310,7 @@ ds_release(struct ds *ds)
     if (ds->ready && ds->op == DS_OP_NONE && smtp_client_quit(ds->c) == 0) {
         ds->op = DS_OP_QUIT;
         ds_flush(ds);
-        ds_arm(ds, ds->px->o->ds_timeout_ms < 10000 ? ds->px->o->ds_timeout_ms : 10000);
+        ds_arm(ds, ds->conf->o.ds_timeout_ms < 10000 ? ds->conf->o.ds_timeout_ms : 10000);
         return;
     }
     ds_kill(ds);

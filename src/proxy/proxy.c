@@ -10,17 +10,16 @@
  *
  * Operations: the metrics port (src/metrics) runs on this loop; /health says "draining"
  * from SIGTERM on. A collector publishes the session gauge and the accepted-connection
- * count at each scrape. SIGHUP builds a new generation (struct proxy_conf) and swaps it
- * in when no worker job runs (reload_try).
+ * count at each scrape. SIGHUP builds a new generation (struct proxy_conf: options, the
+ * sealing policy with its keys, the zone) and makes it current at once.
  *
- * NOTE for session.c/work.c (not done here): today a session reads px->o, px->key and
- * px->zone live, so after a reload an open session continues with the new generation,
- * and the swap has to wait for a moment without jobs. The intended end state: each
- * session takes a reference at accept (s->conf = proxy_conf_ref(px)) and reads
- * s->conf->o, ->key, ->zone, ->hostname, ->ds_addr, ->xf_allow instead of px->...; jobs
- * read them through j->s->conf; a downstream keeps its own reference (it may outlive
- * its session during QUIT); sess_maybe_free and the downstream's last close callback
- * call proxy_conf_unref. Then reload_try swaps at once (drop jobs_running()).
+ * Generations: each session takes a reference at accept (s->conf = proxy_conf_ref(px))
+ * and reads its options, policy and zone through it, its jobs through j->s->conf; a
+ * downstream and a queue delivery hold their own reference (a downstream may outlive its
+ * session during QUIT). So a session keeps the configuration it started with, a worker
+ * never sees two, and a reload needs no pause: the old generation is freed with its
+ * last holder. px->o and friends are the current generation's, for what is decided on
+ * the loop when something new starts (accept, the queue runner's start of a delivery).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -28,8 +27,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "metrics/metrics.h"
 #include "metrics/serve.h"
+#include "policy/policy.h"
 #include "proxy_int.h"
 #include "util/log.h"
 #include "util/pidfile.h"
@@ -71,7 +72,6 @@ proxy_sess_gone(struct proxy *px)
         uv_close((uv_handle_t *)&px->sigterm, noop_close_cb);
         uv_close((uv_handle_t *)&px->sigint, noop_close_cb);
         uv_close((uv_handle_t *)&px->sighup, noop_close_cb);
-        uv_close((uv_handle_t *)&px->reload_timer, noop_close_cb);
         metrics_server_close(px->metrics);
         px->metrics = NULL;
     }
@@ -144,7 +144,7 @@ listen_on(struct proxy *px, const char *addr, struct err *e)
 static int
 check_opts(const struct proxy_opts *o, struct err *e)
 {
-    int seal = o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV;
+    int seal = !o->cfg && (o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV);
     if (o->nlisten == 0 || o->nlisten > PROXY_MAX_LISTEN)
         return err_set(e, ARC_EINVAL, "between 1 and %d listen addresses", PROXY_MAX_LISTEN);
     if (o->mode != PROXY_MODE_PASS && (!o->authserv_id || !*o->authserv_id))
@@ -243,7 +243,7 @@ conf_free(struct proxy_conf *c)
 {
     if (!c)
         return NULL;
-    arc_privkey_free(c->key);
+    policy_free(c->policy);
     dns_zone_free(c->zone);
     if (c->hold && c->o.reload && c->o.reload->release)
         c->o.reload->release(c->o.reload->ctx, c->hold);
@@ -258,6 +258,13 @@ proxy_conf_ref(struct proxy *px)
     return px->conf;
 }
 
+struct proxy_conf *
+proxy_conf_hold(struct proxy_conf *c)
+{
+    c->refs++;
+    return c;
+}
+
 void
 proxy_conf_unref(struct proxy_conf *c)
 {
@@ -265,8 +272,55 @@ proxy_conf_unref(struct proxy_conf *c)
         conf_free(c);
 }
 
-/* conf_build - check o and load what it names (key, zone) into a new generation. Takes
- * hold (freed with the generation, also on failure). */
+/* flags_policy - the policy of the provisional flags: the defaults of the configuration
+ * file with mode, keys.domain, keys.selector and keys.key_file from the flags (RSA keys
+ * from 1024 bits, the engine's minimum, as before the policy existed). */
+static int
+flags_policy(const struct proxy_opts *o, struct policy **pp, struct err *e)
+{
+    static const enum cfg_mode modes[] = {[PROXY_MODE_PASS] = CFG_MODE_PASS,
+                                          [PROXY_MODE_V] = CFG_MODE_V,
+                                          [PROXY_MODE_S] = CFG_MODE_S,
+                                          [PROXY_MODE_SV] = CFG_MODE_SV};
+    struct arcp_config *cfg = NULL;
+    if (config_default(&cfg) < 0 || !cfg)
+        return err_set(e, ARC_EINVAL, "no default configuration");
+    cfg->mode = modes[o->mode];
+    cfg->keys.min_rsa_bits = 1024;
+    int seal = o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV; /* v: no key read */
+    const char *v[3] = {seal ? o->seal_domain : NULL, seal ? o->seal_selector : NULL,
+                        seal ? o->seal_key_path : NULL};
+    char **f[3] = {&cfg->keys.domain, &cfg->keys.selector, &cfg->keys.key_file};
+    for (size_t i = 0; i < 3; i++) {
+        free(*f[i]);
+        *f[i] = xstrdup(v[i] ? v[i] : "");
+    }
+    int rc = policy_load(cfg, pp, e);
+    config_free(cfg);
+    return rc;
+}
+
+/* conf_policy - the generation's sealing policy (keys read and checked now). Sealing
+ * modes without any key fall back to verifying only (sv -> v, s -> pass), as a warning. */
+static int
+conf_policy(struct proxy_conf *c, struct err *e)
+{
+    struct proxy_opts *o = &c->o;
+    if (o->mode == PROXY_MODE_PASS)
+        return 0;
+    int rc = o->cfg ? policy_load(o->cfg, &c->policy, e) : flags_policy(o, &c->policy, e);
+    if (rc < 0)
+        return rc;
+    if ((o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV) && policy_key_count(c->policy) == 0) {
+        log_warn("no sealing key configured (keys.key_file, keys.domains, keys.path, maps): "
+                 "verifying only, not sealing");
+        o->mode = o->mode == PROXY_MODE_SV ? PROXY_MODE_V : PROXY_MODE_PASS;
+    }
+    return 0;
+}
+
+/* conf_build - check o and load what it names (policy and keys, zone) into a new
+ * generation. Takes hold (freed with the generation, also on failure). */
 static int
 conf_build(const struct proxy_opts *o, void *hold, const struct proxy_reload *reload,
            struct proxy_conf **cp, struct err *e)
@@ -286,8 +340,8 @@ conf_build(const struct proxy_opts *o, void *hold, const struct proxy_reload *re
         snprintf(c->hostname, sizeof c->hostname, "%s", o->hostname);
     else if (rc == 0 && (gethostname(c->hostname, sizeof c->hostname - 1) != 0 || !c->hostname[0]))
         snprintf(c->hostname, sizeof c->hostname, "localhost");
-    if (rc == 0 && (o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV))
-        rc = arc_privkey_load_file(o->seal_key_path, &c->key, e);
+    if (rc == 0)
+        rc = conf_policy(c, e);
     if (rc == 0 && o->dns_zone_path)
         rc = dns_zone_load(o->dns_zone_path, &c->zone, e);
     if (rc < 0) {
@@ -304,7 +358,6 @@ conf_install(struct proxy *px, struct proxy_conf *c)
 {
     px->conf = c;
     px->o = &c->o;
-    px->key = c->key;
     px->zone = c->zone;
     px->ds_addr = c->ds_addr;
     memcpy(px->xf_allow, c->xf_allow, sizeof px->xf_allow);
@@ -342,46 +395,18 @@ fixed_changed(const struct proxy_opts *a, const struct proxy_opts *b)
             log_warn("SIGHUP: %s changed: not applied until a restart", keys[i].what);
 }
 
-/* jobs_running - a worker may be reading px->o/key/zone right now. */
-static int
-jobs_running(const struct proxy *px)
-{
-    for (const struct sess *s = px->sessions; s; s = s->next)
-        if (s->job_busy)
-            return 1;
-    return runner_jobs_running(px);
-}
-
-static void reload_timer_cb(uv_timer_t *t);
-
-/* reload_try - swap the pending generation in when no job runs, else retry in 10 ms. */
+/* conf_swap - make c current; the old generation lives on in the sessions, downstreams
+ * and deliveries that hold it and is freed with the last of them. */
 static void
-reload_try(struct proxy *px)
+conf_swap(struct proxy *px, struct proxy_conf *c)
 {
-    if (!px->pending)
-        return;
-    if (jobs_running(px)) {
-        if (!px->reload_warned && proxy_now_ms(px) - px->reload_since > 30000) {
-            px->reload_warned = 1;
-            log_warn("SIGHUP: new configuration still waiting for worker jobs to pause");
-        }
-        uv_timer_start(&px->reload_timer, reload_timer_cb, 10, 0);
-        return;
-    }
-    struct proxy_conf *old = px->conf, *c = px->pending;
-    px->pending = NULL;
+    struct proxy_conf *old = px->conf;
     conf_install(px, c);
     if (c->o.reload && c->o.reload->apply)
         c->o.reload->apply(c->o.reload->ctx, c->hold);
-    proxy_conf_unref(old); /* freed now, or when the last session holding it ends */
+    proxy_conf_unref(old);
     metrics_inc(M_RELOAD_OK);
     log_info("SIGHUP: configuration reloaded (%u session(s) open)", px->nsessions);
-}
-
-static void
-reload_timer_cb(uv_timer_t *t)
-{
-    reload_try(t->data);
 }
 
 static void
@@ -414,11 +439,7 @@ reload(struct proxy *px)
         return;
     }
     fixed_changed(px->o, &c->o);
-    conf_free(px->pending); /* an earlier reload still waiting: this one replaces it */
-    px->pending = c;
-    px->reload_since = proxy_now_ms(px);
-    px->reload_warned = 0;
-    reload_try(px);
+    conf_swap(px, c);
 }
 
 static void
@@ -526,8 +547,7 @@ proxy_setup(struct proxy *px, struct err *e)
     uv_signal_init(px->loop, &px->sigterm);
     uv_signal_init(px->loop, &px->sigint);
     uv_signal_init(px->loop, &px->sighup);
-    uv_timer_init(px->loop, &px->reload_timer);
-    px->sigterm.data = px->sigint.data = px->sighup.data = px->reload_timer.data = px;
+    px->sigterm.data = px->sigint.data = px->sighup.data = px;
     uv_signal_start(&px->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&px->sigint, signal_cb, SIGINT);
     uv_signal_start(&px->sighup, sighup_cb, SIGHUP);
@@ -557,7 +577,7 @@ proxy_run(const struct proxy_opts *o, struct err *e)
                  px->o->mode == PROXY_MODE_PASS ? "pass"
                  : px->o->mode == PROXY_MODE_V  ? "v"
                  : px->o->mode == PROXY_MODE_S  ? "s"
-                                            : "sv",
+                                                : "sv",
                  px->o->delivery == PROXY_DELIVERY_QUEUE ? "queue" : "proxy", px->o->downstream,
                  px->o->spool_dir);
         uv_run(&loop, UV_RUN_DEFAULT);
@@ -576,7 +596,6 @@ proxy_run(const struct proxy_opts *o, struct err *e)
         log_warn("%s", pe.text);
     runner_free(px);
     spool_close(px->spool);
-    conf_free(px->pending);
     proxy_conf_unref(px->conf);
     free(px);
     return rc;

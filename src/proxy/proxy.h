@@ -19,8 +19,14 @@
  *   DONE     operations: metrics port (/metrics, /health), session gauge and total,
  *            pidfile, switch to user after binding, root refused without user unless
  *            allow_root, SIGHUP reload (see below).
- *   NOT YET  per-message metrics (messages, seals, verdicts, downstream failures,
- *            latency) are counted by nobody yet: session.c/downstream.c must call them.
+ *   DONE     per-message metrics: messages by result, latency, verdicts, seals and skip
+ *            reasons, downstream failures (docs/operations.md).
+ *   DONE     configuration generations: a session, its downstream and a queue delivery
+ *            hold the generation they started with; SIGHUP swaps at once.
+ *   DONE     the sealing policy (src/policy) per message: client lists via XFORWARD ADDR,
+ *            SOURCE, From/envelope rules, signing domain and key (maps, templates,
+ *            several domains), h= with (o)/(x), c=, seal_on_broken_chain, exempt and
+ *            trusted sealers, A-R and remote-IP switches, cv from our A-R.
  *   DONE     stage 3: queue mode (delivery: queue): engine, then prepend + durable
  *            commit, then 250 "queued as"; queue runner (runner.c) with its own
  *            downstream per delivery, XFORWARD/MAIL params/NOTIFY/ORCPT from the file,
@@ -41,13 +47,11 @@
  * Operations (proxy.c): start-up order is keys and zone, spool (recovered), listeners,
  * metrics port, pidfile, then the switch to o->user (the spool directory is chowned to
  * it first); as root without o->user, start fails unless o->allow_root. SIGHUP: o->reload
- * loads new options; they are checked as at start (key and zone loaded) and, if good,
- * put in force for what comes next; a bad one is logged and the old one stays. The swap
- * waits for a moment when no worker job runs (jobs read the options and the key), so
- * workers never see two generations; sessions open at the reload keep running and use
- * the new options from then on (see the NOTE in proxy.c for what session.c must add so
- * that a session keeps the generation it started with). The listeners, spool, metrics
- * port, pidfile and user are not reloaded (a warning says so when they changed).
+ * loads new options; they are checked as at start (policy with its keys, zone) and, if
+ * good, become current at once; a bad one is logged and the old one stays. Sessions,
+ * their downstreams and queue deliveries keep the generation they started with (see the
+ * note at the top of proxy.c). The listeners, spool, metrics port, pidfile and user are
+ * not reloaded (a warning says so when they changed).
  *
  * Ownership: o and its strings are borrowed for the duration of proxy_run.
  * Errors: proxy_run returns -ARC_E* with e filled for start-up failures (bad address,
@@ -84,6 +88,7 @@ enum proxy_on_temperror {
 };
 
 struct proxy_opts;
+struct arcp_config;
 
 /* proxy_reload - how SIGHUP gets new options (main.c re-reads the config file). load fills
  * o (already holding proxy_opts_default) and sets *hold to whatever owns o's strings;
@@ -120,10 +125,13 @@ struct proxy_opts {
     int bare_lf_accept;                   /* default 0: bare LF -> 550 5.5.2 */
     enum proxy_mode mode;                 /* default PROXY_MODE_PASS */
     enum proxy_on_temperror on_temperror;
-    const char *authserv_id;                     /* required for modes v, s, sv */
-    const char *seal_domain;                     /* modes s, sv */
-    const char *seal_selector;                   /* modes s, sv */
-    const char *seal_key_path;                   /* modes s, sv: PEM */
+    const char *authserv_id;   /* required for modes v, s, sv */
+    const char *seal_domain;   /* modes s, sv */
+    const char *seal_selector; /* modes s, sv */
+    const char *seal_key_path; /* modes s, sv: PEM */
+    /* the loaded configuration the sealing policy (src/policy) is built from; NULL: a
+     * policy is made of mode and seal_* (provisional flags). Borrowed like the strings. */
+    const struct arcp_config *cfg;
     const char *dns_zone_path;                   /* key records; NULL: blocking system resolver */
     const char *spool_dir;                       /* default "/var/spool/arcproxy" */
     const char *xforward_allow[PROXY_MAX_CIDRS]; /* CIDRs; default 127.0.0.0/8 ::1/128 */
@@ -135,12 +143,12 @@ struct proxy_opts {
     const char *user, *group;          /* switch after binding; NULL: stay */
     int allow_root;                    /* run as root without user */
     const struct proxy_reload *reload; /* SIGHUP; NULL: SIGHUP is logged and ignored */
-    enum proxy_delivery delivery; /* default PROXY_DELIVERY_PROXY */
-    uint64_t retry_min_ms;        /* queue mode: first retry delay; 5 min */
-    uint64_t retry_max_ms;        /* queue mode: longest retry delay; 1 h */
-    uint64_t max_age_ms;          /* queue mode: then failed, DSN; 5 days */
-    unsigned max_deliveries;      /* queue mode: concurrent deliveries; 10 */
-    uint64_t min_data_rate;       /* bytes/s over DATA after a grace period; 0: off */
+    enum proxy_delivery delivery;      /* default PROXY_DELIVERY_PROXY */
+    uint64_t retry_min_ms;             /* queue mode: first retry delay; 5 min */
+    uint64_t retry_max_ms;             /* queue mode: longest retry delay; 1 h */
+    uint64_t max_age_ms;               /* queue mode: then failed, DSN; 5 days */
+    unsigned max_deliveries;           /* queue mode: concurrent deliveries; 10 */
+    uint64_t min_data_rate;            /* bytes/s over DATA after a grace period; 0: off */
 };
 
 void proxy_opts_default(struct proxy_opts *o);

@@ -40,13 +40,17 @@ struct cidr {
     unsigned bits;
 };
 
+struct policy;
+
 /* proxy_conf - one generation of options with what was loaded from them (proxy.c). The
- * proxy's o/key/zone/ds_addr/xf_allow/hostname are the current generation's. */
+ * proxy's o/zone/ds_addr/xf_allow/hostname are the current generation's. Holders: the
+ * proxy (while current), each session, downstream and queue delivery; read-only once
+ * built, so worker jobs read it through their session's reference without locks. */
 struct proxy_conf {
     unsigned refs; /* the proxy's (while current) + one per holder; loop thread only */
     struct proxy_opts o;
-    void *hold; /* owns o's strings (reload); NULL: the caller of proxy_run does */
-    struct arc_privkey *key;
+    void *hold;            /* owns o's strings (reload); NULL: the caller of proxy_run does */
+    struct policy *policy; /* NULL in mode pass */
     struct dns_zone *zone;
     struct sockaddr_storage ds_addr;
     struct cidr xf_allow[PROXY_MAX_CIDRS];
@@ -63,11 +67,8 @@ struct proxy {
     uv_loop_t *loop;
     const struct proxy_opts *o;
     /* operations (proxy.c) */
-    struct proxy_conf *conf, *pending; /* current; built by SIGHUP, waiting to be swapped in */
+    struct proxy_conf *conf; /* the current generation */
     uv_signal_t sighup;
-    uv_timer_t reload_timer;
-    uint64_t reload_since; /* when pending was built */
-    int reload_warned;
     struct metrics_server *metrics;
     struct pidfile *pidfile;
     uv_tcp_t listeners[PROXY_MAX_LISTEN];
@@ -81,7 +82,6 @@ struct proxy {
     char hostname[256];
     struct spool *spool;
     struct dns_zone *zone;
-    struct arc_privkey *key;
     struct sess *sessions; /* doubly linked */
     unsigned nsessions;
     unsigned long next_id;
@@ -110,8 +110,9 @@ enum ds_op {
 
 struct ds {
     struct proxy *px;
-    struct sess *s; /* NULL once the session let it go */
-    struct qdel *q; /* or: the queue delivery that owns it (runner.c) */
+    struct proxy_conf *conf; /* held: its session's or its delivery's generation */
+    struct sess *s;          /* NULL once the session let it go */
+    struct qdel *q;          /* or: the queue delivery that owns it (runner.c) */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_connect_t creq;
@@ -155,9 +156,22 @@ struct job {
     int arc_bad;     /* feed failed on the loop: parse error text in e */
     char *remote_ip; /* for the AAR and the A-R */
     int64_t now;
+    struct sockaddr_storage client; /* for the policy: XFORWARD ADDR, else the peer */
+    int client_known;
+    int source; /* enum policy_source: XFORWARD SOURCE */
     struct arc_verdict v;
-    int sealed;    /* 1 sealed, 0 skipped or not asked */
-    char why[200]; /* not sealed: why */
+    enum arc_result shown; /* the verdict as reported (an exempt sealer's fail: none) */
+    int judged;            /* the chain was judged for the report (policy: verify) */
+    int exempt, restarted; /* newest sealer exempt; broken sets dropped, sealed as i=1 */
+    int ndropped;          /* header fields dropped: the header section is to be rewritten
+                            * (h/dnsint's rewrite_header; same field there) */
+    char note[240];        /* exempt or trusted sealer: for the A-R comment and the log */
+    int sealed;            /* 1 sealed, 0 skipped or not asked */
+    int seal_inst;         /* the i= sealed */
+    char seal_d[220];      /* "d=D s=S" when sealed */
+    char why[200];         /* not sealed: why */
+    int skip_set;          /* skip holds the seals_skipped reason */
+    int skip;              /* enum metric_id */
     int temperror;
     struct buf prepend;
 };
@@ -166,6 +180,7 @@ enum up_wait { UP_NONE, UP_MAIL, UP_RCPT, UP_DATA, UP_END };
 
 struct sess {
     struct proxy *px;
+    struct proxy_conf *conf; /* held from accept to free: options, policy, zone */
     struct sess *prev, *next;
     uv_tcp_t tcp;
     uv_timer_t timer;
@@ -174,6 +189,7 @@ struct sess {
     struct smtp_server *srv;
     char id[24];
     char ip[64];
+    struct sockaddr_storage peer; /* AF_UNSPEC if unknown */
     struct ds *ds;
     /* the transaction (loop side) */
     enum up_wait wait;
@@ -212,9 +228,10 @@ struct sess {
 };
 
 /* proxy.c: generations. proxy_conf_ref - the current generation, referenced (a session
- * takes one at accept and reads s->conf->o / key / zone); proxy_conf_unref - drop it
+ * takes one at accept and reads s->conf->o / policy / zone); proxy_conf_unref - drop it
  * (freed with the last reference once it is no longer current). Loop thread only. */
 struct proxy_conf *proxy_conf_ref(struct proxy *px);
+struct proxy_conf *proxy_conf_hold(struct proxy_conf *c); /* one more reference to c */
 void proxy_conf_unref(struct proxy_conf *c);
 
 /* session.c */
@@ -232,7 +249,7 @@ void proxy_sess_gone(struct proxy *px);
 
 /* downstream.c */
 struct ds *ds_open(struct sess *s);
-struct ds *ds_open_for(struct proxy *px, struct sess *s, struct qdel *q);
+struct ds *ds_open_for(struct proxy *px, struct proxy_conf *conf, struct sess *s, struct qdel *q);
 void ds_flush(struct ds *ds);
 void ds_arm(struct ds *ds, unsigned ms);
 void ds_release(struct ds *ds);
@@ -249,8 +266,6 @@ void runner_start(struct proxy *px);
 void runner_stop(struct proxy *px);
 void runner_kill(struct proxy *px);
 void runner_free(struct proxy *px);
-/* runner_jobs_running - a delivery's worker job may be reading px->o right now */
-int runner_jobs_running(const struct proxy *px);
 void qdel_ds_ready(struct qdel *q);
 void qdel_ds_reply(struct qdel *q, enum ds_op op, const struct smtp_client_reply *r);
 void qdel_ds_failed(struct qdel *q, const char *text);

@@ -57,6 +57,7 @@ enum qjob { QJ_OPEN, QJ_READ, QJ_FINISH };
 
 struct qdel {
     struct proxy *px;
+    struct proxy_conf *conf; /* held: the generation current when the delivery started */
     struct qdel *prev, *next;
     struct qent *qe;
     char id[SPOOL_ID_MAX];
@@ -185,7 +186,7 @@ send_mail(struct qdel *q)
         return;
     }
     q->ds->op = DS_OP_MAIL;
-    ds_go(q, q->px->o->ds_timeout_ms);
+    ds_go(q, q->conf->o.ds_timeout_ms);
 }
 
 /* send_rcpt - the next recipient still pending from q->cur on; DATA (or the end) after. */
@@ -210,7 +211,7 @@ send_rcpt(struct qdel *q)
             return;
         }
         q->ds->op = DS_OP_RCPT;
-        ds_go(q, q->px->o->ds_timeout_ms);
+        ds_go(q, q->conf->o.ds_timeout_ms);
         return;
     }
     int any = 0;
@@ -222,7 +223,7 @@ send_rcpt(struct qdel *q)
         return;
     }
     q->ds->op = DS_OP_DATA;
-    ds_go(q, q->px->o->ds_timeout_ms);
+    ds_go(q, q->conf->o.ds_timeout_ms);
 }
 
 static void
@@ -246,7 +247,7 @@ body_start(struct qdel *q)
         finish(q);
         return;
     }
-    ds_go(q, q->px->o->ds_timeout_ms);
+    ds_go(q, q->conf->o.ds_timeout_ms);
     body_next(q);
 }
 
@@ -272,7 +273,7 @@ read_done(struct qdel *q)
     }
     if (q->rc == 0)
         q->body_eof = 1;
-    ds_go(q, q->px->o->ds_timeout_ms);
+    ds_go(q, q->conf->o.ds_timeout_ms);
     if (!q->body_eof && q->ds->writing == 0)
         body_next(q);
 }
@@ -296,7 +297,7 @@ qdel_ds_ready(struct qdel *q)
     if (xf.present && smtp_client_has_ext(q->ds->c, SMTP_EXT_XFORWARD) &&
         smtp_client_xforward(q->ds->c, &xf) == 0) {
         q->ds->op = DS_OP_XFORWARD;
-        ds_go(q, q->px->o->ds_timeout_ms);
+        ds_go(q, q->conf->o.ds_timeout_ms);
         return;
     }
     send_mail(q);
@@ -360,7 +361,7 @@ void
 qdel_ds_drained(struct qdel *q)
 {
     if (q->ds && q->ds->op == DS_OP_BODY && q->body_on && !q->body_eof) {
-        ds_arm(q->ds, q->px->o->ds_timeout_ms);
+        ds_arm(q->ds, q->conf->o.ds_timeout_ms);
         body_next(q);
     }
 }
@@ -432,7 +433,7 @@ make_dsn(struct qdel *q, int64_t now, int expired, struct err *e)
         if (expired && q->diag[i] && q->diag[i][0] != '5')
             snprintf(st[n], sizeof st[n], "4.4.7");
         dr[n] = (struct dsn_rcpt){env->rcpts[i].addr, env->rcpts[i].orcpt, st[n], q->diag[i],
-                                  px->o->downstream};
+                                  q->conf->o.downstream};
         n++;
     }
     int rc = 0;
@@ -442,7 +443,7 @@ make_dsn(struct qdel *q, int64_t now, int expired, struct err *e)
         buf_init(&msg, 0);
         orig_header(px->spool, q->id, &hdr);
         const char *ret = param(env, "RET");
-        struct dsn_info in = {px->hostname,
+        struct dsn_info in = {q->conf->hostname,
                               env->sender,
                               param(env, "ENVID"),
                               q->id,
@@ -522,7 +523,7 @@ static void
 do_finish(struct qdel *q)
 {
     const struct spool_env *env = q->env;
-    const struct proxy_opts *o = q->px->o;
+    const struct proxy_opts *o = &q->conf->o;
     int64_t now = (int64_t)time(NULL);
     size_t nleft = 0, nfail = 0, ndone = 0, ndsn = 0;
     int expired = 0;
@@ -647,6 +648,7 @@ qdel_free(struct qdel *q)
     free(q->params);
     buf_free(&q->chunk);
     spool_read_close(q->r);
+    proxy_conf_unref(q->conf);
     free(q);
 }
 
@@ -716,7 +718,7 @@ open_done(struct qdel *q)
     for (size_t i = 0; i < env->nparams; i++)
         q->params[i] =
             (struct smtp_param){(char *)env->params[i].key, (char *)env->params[i].value};
-    q->ds = ds_open_for(px, NULL, q);
+    q->ds = ds_open_for(px, q->conf, NULL, q);
 }
 
 static void
@@ -737,15 +739,6 @@ after_cb(uv_work_t *req, int status)
         done(q);
         break;
     }
-}
-
-int
-runner_jobs_running(const struct proxy *px)
-{
-    for (const struct qdel *q = px->deliveries; q; q = q->next)
-        if (q->job_busy)
-            return 1;
-    return 0;
 }
 
 static void
@@ -776,6 +769,7 @@ deliver(struct proxy *px, struct qent *qe)
 {
     struct qdel *q = xcalloc(1, sizeof *q);
     q->px = px;
+    q->conf = proxy_conf_ref(px);
     q->qe = qe;
     qe->busy = 1;
     snprintf(q->id, sizeof q->id, "%s", qe->id);

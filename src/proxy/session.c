@@ -32,6 +32,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <strings.h>
+
+#include "metrics/metrics.h"
+#include "policy/policy.h"
 #include "proxy_int.h"
 #include "smtp/reply.h"
 #include "util/log.h"
@@ -131,6 +135,11 @@ summary(struct sess *s, const char *ds_reply)
     log_escape(from, sizeof from, s->sender ? s->sender : "", s->sender ? strlen(s->sender) : 0);
     log_escape(rep, sizeof rep, ds_reply, strlen(ds_reply));
     uint64_t ms = proxy_now_ms(s->px) - s->t_start;
+    enum metric_id m = metrics_id_reply(ds_reply);
+    if (m == M_MSG_DELIVERED && s->conf->o.delivery == PROXY_DELIVERY_QUEUE)
+        m = M_MSG_QUEUED;
+    metrics_inc(m);
+    metrics_observe_ms(M_MSG_LATENCY, ms);
     log_info("%s: qid=%s client=%s xf-addr=%s from=<%s> nrcpt=%zu size=%llu arc=%s %s "
              "ds=\"%s\" %llums",
              s->id, s->qid[0] ? s->qid : "-", s->ip, s->xf_addr ? s->xf_addr : "-", from, s->nrcpt,
@@ -151,7 +160,7 @@ fail_end(struct sess *s, const char *text)
 static uint64_t
 size_add(const struct sess *s)
 {
-    switch (s->px->o->mode) {
+    switch (s->conf->o.mode) {
     case PROXY_MODE_PASS:
         return 0;
     case PROXY_MODE_V:
@@ -173,7 +182,7 @@ mail_send(struct sess *s)
         return;
     }
     ds->op = DS_OP_MAIL;
-    ds_arm(ds, s->px->o->ds_timeout_ms);
+    ds_arm(ds, s->conf->o.ds_timeout_ms);
     ds_flush(ds);
 }
 
@@ -195,7 +204,7 @@ mail_go(struct sess *s)
     if (xf->present && smtp_client_has_ext(ds->c, SMTP_EXT_XFORWARD) &&
         smtp_client_xforward(ds->c, xf) == 0) {
         ds->op = DS_OP_XFORWARD;
-        ds_arm(ds, s->px->o->ds_timeout_ms);
+        ds_arm(ds, s->conf->o.ds_timeout_ms);
         ds_flush(ds);
         return;
     }
@@ -223,7 +232,7 @@ body_start(struct sess *s)
         fail_end(s, smtp_reply_text(SMTP_R_LOCAL_ERROR));
         return;
     }
-    ds_arm(ds, s->px->o->ds_timeout_ms);
+    ds_arm(ds, s->conf->o.ds_timeout_ms);
     ds_flush(ds);
     body_next(s);
 }
@@ -343,7 +352,7 @@ sess_ds_drained(struct sess *s)
     struct ds *ds = s->ds;
     if (s->wait != UP_END || !s->end_ds || !ds || ds->op != DS_OP_BODY)
         return;
-    ds_arm(ds, s->px->o->ds_timeout_ms); /* progress */
+    ds_arm(ds, s->conf->o.ds_timeout_ms); /* progress */
     body_next(s);
 }
 
@@ -355,15 +364,18 @@ end_done(struct sess *s, struct job *j)
     if (j->qid[0])
         snprintf(s->qid, sizeof s->qid, "%s", j->qid);
     if (j->am || j->arc_bad || j->v.result != ARC_RESULT_NONE || j->why[0]) {
-        snprintf(s->arc_res, sizeof s->arc_res, "%s", arc_result_name(j->v.result));
+        snprintf(s->arc_res, sizeof s->arc_res, "%s", j->judged ? arc_result_name(j->shown) : "-");
         if (j->sealed)
-            snprintf(s->seal_note, sizeof s->seal_note, "sealed i=%d", j->v.instances + 1);
+            snprintf(s->seal_note, sizeof s->seal_note, "sealed i=%d %.120s%s", j->seal_inst,
+                     j->seal_d, j->restarted ? " (restarted: broken sets removed)" : "");
         else
             snprintf(s->seal_note, sizeof s->seal_note, "not-sealed=\"%.180s\"",
                      j->why[0] ? j->why : "mode");
     }
     if (j->arc_bad || (j->why[0] && strncmp(j->why, "message cannot", 14) == 0))
         log_warn("%s: %s: passed on unsealed", s->id, j->why);
+    if (j->note[0])
+        log_info("%s: arc: %s", s->id, j->note);
     if (j->rc < 0 || s->spool_failed) {
         log_error("%s: spool: %s", s->id, j->e.text[0] ? j->e.text : s->spool_err);
         fail_end(s, smtp_reply_text(SMTP_R_LOCAL_ERROR));
@@ -377,7 +389,7 @@ end_done(struct sess *s, struct job *j)
         fail_end(s, "451 4.7.0 ARC verification temporarily failed, try again later");
         return;
     }
-    if (s->px->o->delivery == PROXY_DELIVERY_QUEUE) {
+    if (s->conf->o.delivery == PROXY_DELIVERY_QUEUE) {
         char text[120];
         snprintf(text, sizeof text, "250 2.0.0 Ok: queued as %s", j->qid);
         /* the runner's now; no job of s runs here (after_cb, before the next job starts;
@@ -398,7 +410,7 @@ end_done(struct sess *s, struct job *j)
     }
     s->end_ds = 1;
     ds->op = DS_OP_DATA;
-    ds_arm(ds, s->px->o->ds_timeout_ms);
+    ds_arm(ds, s->conf->o.ds_timeout_ms);
     ds_flush(ds);
 }
 
@@ -424,7 +436,7 @@ read_done(struct sess *s, struct job *j)
     }
     if (j->rc == 0)
         s->body_eof = 1;
-    ds_arm(ds, s->px->o->ds_timeout_ms);
+    ds_arm(ds, s->conf->o.ds_timeout_ms);
     ds_flush(ds);
     if (!s->body_eof && ds->writing == 0)
         body_next(s);
@@ -482,15 +494,15 @@ hook_mail(void *ctx, const struct smtp_cmd *cmd, const struct smtp_xforward *xf)
             a += 5;
         s->xf_addr = xstrdup(a);
     }
-    if (s->px->o->delivery == PROXY_DELIVERY_QUEUE) {
+    if (xf && xf->present) { /* the policy's client and source; queue mode: the file's */
+        const char *v[7] = {xf->name, xf->addr,  xf->port,  xf->proto,
+                            xf->helo, xf->ident, xf->source};
+        for (size_t i = 0; i < 7; i++)
+            s->xf[i] = dup_or_null(v[i]);
+        s->xf_present = 1;
+    }
+    if (s->conf->o.delivery == PROXY_DELIVERY_QUEUE) {
         /* queue mode: nothing downstream now; XFORWARD is kept with the message */
-        if (xf && xf->present) {
-            const char *v[7] = {xf->name, xf->addr,  xf->port,  xf->proto,
-                                xf->helo, xf->ident, xf->source};
-            for (size_t i = 0; i < 7; i++)
-                s->xf[i] = dup_or_null(v[i]);
-            s->xf_present = 1;
-        }
         s->txn = 1;
         reply_up(s, smtp_reply_text(SMTP_R_MAIL_OK));
         return;
@@ -505,7 +517,7 @@ hook_rcpt(void *ctx, const struct smtp_cmd *cmd)
     s->wait = UP_RCPT;
     s->cmd = cmd;
     s->nrcpt_tried++;
-    if (s->px->o->delivery == PROXY_DELIVERY_QUEUE) {
+    if (s->conf->o.delivery == PROXY_DELIVERY_QUEUE) {
         rcpt_keep(s, cmd);
         reply_up(s, smtp_reply_text(SMTP_R_RCPT_OK));
         return;
@@ -520,7 +532,7 @@ hook_rcpt(void *ctx, const struct smtp_cmd *cmd)
         return;
     }
     ds->op = DS_OP_RCPT;
-    ds_arm(ds, s->px->o->ds_timeout_ms);
+    ds_arm(ds, s->conf->o.ds_timeout_ms);
     ds_flush(ds);
 }
 
@@ -548,7 +560,7 @@ hook_data_start(void *ctx)
 {
     struct sess *s = ctx;
     s->wait = UP_DATA;
-    const struct proxy_opts *o = s->px->o;
+    const struct proxy_opts *o = &s->conf->o;
     int queue = o->delivery == PROXY_DELIVERY_QUEUE;
     if (!queue && (s->ds_fail[0] || !s->ds)) {
         reply_up(s, s->ds_fail[0] ? s->ds_fail : "451 4.4.2 downstream connection lost");
@@ -560,7 +572,8 @@ hook_data_start(void *ctx)
         struct arc_opts ao;
         arc_opts_default(&ao);
         ao.want_seal = o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV;
-        ao.seal_body_canon = ARC_CANON_RELAXED;
+        ao.seal_body_canon =
+            s->conf->policy ? policy_body_canon(s->conf->policy) : ARC_CANON_RELAXED;
         s->am = arc_msg_new(&ao);
     }
     buf_init(&s->acc, 0);
@@ -579,6 +592,25 @@ hook_data_start(void *ctx)
     reply_up(s, smtp_reply_text(SMTP_R_DATA_GO));
 }
 
+/* policy_facts - what the policy needs besides the message: client address (XFORWARD
+ * ADDR, else the peer), XFORWARD SOURCE, the envelope (copied into the END job). */
+static void
+policy_facts(struct sess *s, struct job *j)
+{
+    const char *src = s->xf_present ? s->xf[6] : NULL;
+    j->client_known = s->xf_addr && policy_client_parse(s->xf_addr, &j->client) == 0;
+    if (!j->client_known && s->peer.ss_family != AF_UNSPEC) {
+        j->client = s->peer;
+        j->client_known = 1;
+    }
+    j->source = !src                            ? POLICY_SOURCE_UNKNOWN
+                : strcasecmp(src, "LOCAL") == 0 ? POLICY_SOURCE_LOCAL
+                                                : POLICY_SOURCE_REMOTE;
+    j->sender = xstrdup(s->sender ? s->sender : "");
+    j->nrcpt = s->nrcpt;
+    j->rcpt = strv_dup(s->rcpt, s->nrcpt * 3);
+}
+
 static void
 acc_flush(struct sess *s, enum job_kind kind)
 {
@@ -595,6 +627,7 @@ acc_flush(struct sess *s, enum job_kind kind)
             snprintf(j->e.text, sizeof j->e.text, "%s", s->arc_err);
         j->remote_ip = dup_or_null(s->xf_addr);
         j->now = (int64_t)time(NULL);
+        policy_facts(s, j);
     }
     job_enqueue(s, j);
 }
@@ -664,7 +697,7 @@ hook_reset(void *ctx)
         return;
     if (ds->in_txn && ds->op == DS_OP_NONE && smtp_client_rset(ds->c) == 0) {
         ds->op = DS_OP_RSET;
-        ds_arm(ds, s->px->o->ds_timeout_ms);
+        ds_arm(ds, s->conf->o.ds_timeout_ms);
         ds_flush(ds);
     } else if (ds->op != DS_OP_NONE && ds->op != DS_OP_RSET && ds->op != DS_OP_CONNECT) {
         ds_kill(ds); /* a command or body in flight cannot be taken back */
@@ -705,6 +738,8 @@ sess_maybe_free(struct sess *s)
     if (!s->closing || s->nclosing || s->job_busy || s->jq_head)
         return;
     struct proxy *px = s->px;
+    proxy_conf_unref(s->conf);
+    s->conf = NULL;
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -798,7 +833,7 @@ up_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 static void
 check_rate(struct sess *s, size_t n)
 {
-    uint64_t rate = s->px->o->min_data_rate;
+    uint64_t rate = s->conf->o.min_data_rate;
     s->data_bytes += n;
     if (!rate)
         return;
@@ -841,7 +876,7 @@ sess_pump(struct sess *s)
         sess_maybe_free(s);
         return;
     }
-    const struct proxy_opts *o = s->px->o;
+    const struct proxy_opts *o = &s->conf->o;
     struct smtp_server *srv = s->srv;
     if (srv && s->px->stopping && !s->close_after_flush && !smtp_server_pending(srv) &&
         !smtp_server_in_data(srv) && !s->txn && s->wait == UP_NONE)
@@ -907,6 +942,7 @@ sess_accept(struct proxy *px, uv_stream_t *server)
 {
     struct sess *s = xcalloc(1, sizeof *s);
     s->px = px;
+    s->conf = proxy_conf_ref(px);
     uv_tcp_init(px->loop, &s->tcp);
     uv_timer_init(px->loop, &s->timer);
     s->tcp.data = s->timer.data = s;
@@ -923,7 +959,8 @@ sess_accept(struct proxy *px, uv_stream_t *server)
     uv_tcp_nodelay(&s->tcp, 1);
     struct sockaddr_storage ss;
     peer_ip(s, &ss);
-    if (px->stopping || px->nsessions >= px->o->max_sessions) {
+    s->peer = ss;
+    if (px->stopping || px->nsessions >= s->conf->o.max_sessions) {
         log_warn("%s: %s from %s: 421", s->id, px->stopping ? "stopping" : "session limit", s->ip);
         char line[128];
         int n = snprintf(line, sizeof line, "%s\r\n",
@@ -937,13 +974,14 @@ sess_accept(struct proxy *px, uv_stream_t *server)
     px->nsessions++;
     struct smtp_server_cfg cfg;
     smtp_server_cfg_default(&cfg);
-    cfg.hostname = px->hostname;
-    if (px->o->max_msg_size)
-        cfg.max_msg_size = px->o->max_msg_size;
-    if (px->o->max_rcpts)
-        cfg.max_rcpts = px->o->max_rcpts;
-    cfg.bare_lf = px->o->bare_lf_accept ? SMTP_BARE_LF_ACCEPT : SMTP_BARE_LF_REJECT;
-    cfg.xforward_allowed = proxy_cidr_match(px->xf_allow, px->nxf_allow, (struct sockaddr *)&ss);
+    const struct proxy_conf *c = s->conf;
+    cfg.hostname = c->hostname;
+    if (c->o.max_msg_size)
+        cfg.max_msg_size = c->o.max_msg_size;
+    if (c->o.max_rcpts)
+        cfg.max_rcpts = c->o.max_rcpts;
+    cfg.bare_lf = c->o.bare_lf_accept ? SMTP_BARE_LF_ACCEPT : SMTP_BARE_LF_REJECT;
+    cfg.xforward_allowed = proxy_cidr_match(c->xf_allow, c->nxf_allow, (struct sockaddr *)&ss);
     s->srv = smtp_server_new(&cfg, &hooks, s);
     log_info("%s: connect from %s%s", s->id, s->ip, cfg.xforward_allowed ? " (xforward)" : "");
     sess_pump(s);

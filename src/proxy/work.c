@@ -9,14 +9,20 @@
  *   job_free(j)            NULL is fine
  *
  * The worker touches only the job and s->wk (the session's worker side) and reads the
- * proxy's read-only parts (options, spool, zone, key). Results travel back in the job;
- * sess_job_done() reads them on the loop.
+ * spool and the session's generation (s->conf: options, policy with its keys, zone; held
+ * by the session, read-only). Results travel back in the job; sess_job_done() reads them
+ * on the loop. The seal step (seal()) applies the policy's decision: signing domain,
+ * selector, key, h= list, canonicalization, seal_on_broken_chain, remote IP and the
+ * cv from our upstream Authentication-Results (docs/policy.md).
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dns/sysres.h"
+#include "metrics/metrics.h"
+#include "policy/policy.h"
 #include "proxy_int.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -117,89 +123,243 @@ fetch_key(struct job *j, const struct arc_keyreq *r, const struct dns_zone *zone
     buf_free(&txt);
 }
 
+/* add_authres - our Authentication-Results: the verdict as judged (an exempt sealer's
+ * failure shows as none), a trusted or exempt sealer in a comment, smtp.remote-ip unless
+ * policy.include_remote_ip is off. */
 static void
-add_authres(struct job *j, const struct proxy_opts *o)
+add_authres(struct job *j, const struct proxy_opts *o, const struct policy_decision *d)
 {
     const struct arc_verdict *v = &j->v;
     buf_printf(&j->prepend, "Authentication-Results: %s;\r\n\tarc=%s", o->authserv_id,
-               arc_result_name(v->result));
+               arc_result_name(j->shown));
     if (v->instances > 0)
         buf_printf(&j->prepend, " (i=%d)", v->instances);
-    if (v->result == ARC_RESULT_PASS && v->oldest_pass > 0)
+    if (j->note[0])
+        buf_printf(&j->prepend, " (%s)", j->note);
+    if (j->shown == ARC_RESULT_PASS && v->oldest_pass > 0)
         buf_printf(&j->prepend, " header.oldest-pass=%d", v->oldest_pass);
-    if (j->remote_ip)
+    if (j->remote_ip && d->include_remote_ip)
         buf_printf(&j->prepend, " smtp.remote-ip=%s", j->remote_ip);
     buf_puts(&j->prepend, "\r\n");
 }
 
-/* do_arc - finish, keys, verify, seal; fills j->v, j->prepend, j->sealed/why/temperror. */
-static void
-do_arc(struct job *j, const struct proxy *px)
+static size_t
+count_fields(void *ctx, const char *name)
 {
-    const struct proxy_opts *o = px->o;
+    return arc_msg_field_count(ctx, name);
+}
+
+#define FROM_MAX 16 /* From fields handed to the policy (more: "too many" all the same) */
+
+/* decide - the policy's decision for j's message (after arc_msg_finish): From values
+ * from the header section, client, XFORWARD SOURCE and envelope from the session. */
+static void
+decide(struct job *j, const struct policy *p, struct policy_decision *d)
+{
+    struct span from[FROM_MAX];
+    size_t nfrom = arc_msg_field_values(j->am, "From", from, FROM_MAX);
+    const char **rcpts = xcalloc(j->nrcpt ? j->nrcpt : 1, sizeof *rcpts);
+    for (size_t i = 0; i < j->nrcpt; i++)
+        rcpts[i] = j->rcpt[3 * i];
+    struct policy_msg m = {
+        .client = j->client_known ? (const struct sockaddr *)&j->client : NULL,
+        .source = (enum policy_source)j->source,
+        .env_from = j->sender ? j->sender : "",
+        .rcpts = rcpts,
+        .nrcpts = j->nrcpt,
+        .from = from,
+        .nfrom = nfrom < FROM_MAX ? nfrom : FROM_MAX,
+        .count = count_fields,
+        .count_ctx = j->am,
+    };
+    policy_decide(p, &m, d);
+    free(rcpts);
+}
+
+/* no_seal - record why not, and the skip reason for arcproxy_seals_skipped_total. */
+static void __attribute__((format(printf, 3, 4)))
+no_seal(struct job *j, enum metric_id why, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(j->why, sizeof j->why, fmt, ap);
+    va_end(ap);
+    j->skip = why;
+    j->skip_set = 1;
+}
+
+/* sealers - exempt_domains and trusted_sealers against the chain's sealers (AS d=):
+ * the newest sealer exempt and the chain failed: the failure is not judged (shown as
+ * none); a trusted sealer in a passing chain is noted. Both go into j->note. */
+static void
+sealers(struct job *j, const struct policy *p)
+{
+    char d[256];
+    int n = j->v.instances;
+    j->shown = j->v.result;
+    for (int i = n; i >= 1; i--) {
+        struct span s = arc_msg_sealer(j->am, i);
+        snprintf(d, sizeof d, "%.*s", (int)(s.n < 255 ? s.n : 255), s.p ? s.p : "");
+        if (!d[0])
+            continue;
+        if (i == n && j->v.result == ARC_RESULT_FAIL && policy_is_exempt(p, d)) {
+            j->exempt = 1;
+            j->shown = ARC_RESULT_NONE;
+            snprintf(j->note, sizeof j->note, "sealer %.200s is exempt: not judged", d);
+            return;
+        }
+        if (j->v.result == ARC_RESULT_PASS && policy_is_trusted(p, d)) {
+            snprintf(j->note, sizeof j->note, "trusted sealer %.200s", d);
+            return;
+        }
+    }
+}
+
+/* seal - the sealing step: the policy's decision, seal_on_broken_chain, the signer. */
+static void
+seal(struct job *j, const struct proxy_conf *c, const struct policy_decision *d)
+{
+    const struct proxy_opts *o = &c->o;
+    struct err e;
+    int rc;
+    err_clear(&e);
+    if (!d->seal) {
+        int nokey = strncmp(d->why, "no key for domain", 17) == 0;
+        no_seal(j, nokey ? M_SEAL_SKIP_NO_KEY : M_SEAL_SKIP_POLICY, "%s", d->why);
+        return;
+    }
+    if (j->v.result == ARC_RESULT_PERMERROR) {
+        no_seal(j, M_SEAL_SKIP_PERMERROR, "permerror: %.150s", j->v.reason);
+        return;
+    }
+    j->seal_inst = j->v.instances + 1;
+    switch (policy_after_verdict(d, j->v.result == ARC_RESULT_FAIL && !j->exempt)) {
+    case POLICY_SEAL_SKIP:
+        no_seal(j, M_SEAL_SKIP_POLICY, "chain failed, policy.seal_on_broken_chain is skip");
+        return;
+    case POLICY_SEAL_RESTART:
+        if ((rc = arc_msg_drop_arc_sets(j->am)) < 0) {
+            no_seal(j, M_SEAL_SKIP_ERROR, "cannot drop the broken ARC sets");
+            return;
+        }
+        j->ndropped += rc;
+        j->restarted = 1;
+        j->seal_inst = 1;
+        break;
+    default:
+        break;
+    }
+    if (d->nheaders == 0) { /* no candidates: never the engine's default list */
+        no_seal(j, M_SEAL_SKIP_POLICY, "policy.sign_headers names no field of the message");
+        return;
+    }
+    struct arc_signer sg;
+    memset(&sg, 0, sizeof sg);
+    sg.domain = d->domain;
+    sg.selector = d->selector;
+    sg.authserv_id = o->authserv_id;
+    sg.key = d->key;
+    sg.headers = d->headers;
+    sg.nheaders = d->nheaders;
+    sg.headers_literal = 1; /* the policy counted instances and oversigning already */
+    sg.hdr_canon = d->hdr_canon;
+    sg.body_canon = d->body_canon;
+    sg.timestamp = j->now;
+    sg.remote_ip = d->include_remote_ip ? j->remote_ip : NULL;
+    sg.cv_from_authres = d->reuse_auth_results;
+    size_t before = j->prepend.len;
+    int sr = arc_msg_seal(j->am, &sg, &j->v, &j->prepend, &e);
+    if (sr == -ARC_ETEMP && o->on_temperror == PROXY_TEMPERROR_TEMPFAIL) {
+        j->temperror = 1;
+        no_seal(j, M_SEAL_SKIP_TEMPERROR, "temperror: %.150s", e.text);
+        return;
+    }
+    if (sr == ARC_SEALED) {
+        j->sealed = 1;
+        snprintf(j->seal_d, sizeof j->seal_d, "d=%.100s s=%.100s", d->domain, d->selector);
+        return;
+    }
+    j->prepend.len = before;
+    no_seal(j,
+            sr < 0 ? (sr == -ARC_ETEMP ? M_SEAL_SKIP_TEMPERROR : M_SEAL_SKIP_ERROR)
+                   : M_SEAL_SKIP_PERMERROR,
+            "%.180s", e.text[0] ? e.text : "skipped");
+}
+
+/* count - the message's verdict and seal in the metrics (worker thread: atomics). */
+static void
+count(const struct job *j, const struct proxy_opts *o)
+{
+    if (j->judged)
+        metrics_inc(metrics_id_verdict(arc_result_name(j->shown)));
+    if (j->sealed)
+        metrics_inc(M_SEAL_SEALED);
+    else if ((o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV) && j->skip_set)
+        metrics_inc(j->skip);
+}
+
+/* arc_steps - finish, policy, keys, verify, seal, A-R; fills j->v, j->prepend and the
+ * summary fields. */
+static void
+arc_steps(struct job *j, const struct proxy_conf *c)
+{
+    const struct proxy_opts *o = &c->o;
+    struct policy_decision d;
     struct err e;
     err_clear(&e);
     memset(&j->v, 0, sizeof j->v);
     if (j->arc_bad || arc_msg_finish(j->am, &e) < 0) {
         j->v.result = ARC_RESULT_PERMERROR;
-        snprintf(j->why, sizeof j->why, "message cannot be parsed: %.150s",
-                 j->arc_bad ? j->e.text : e.text);
+        no_seal(j, M_SEAL_SKIP_UNPARSEABLE, "message cannot be parsed: %.150s",
+                j->arc_bad ? j->e.text : e.text);
+        return;
+    }
+    decide(j, c->policy, &d);
+    if (d.pass) { /* peer_list or mode pass: neither judged nor sealed */
+        no_seal(j, M_SEAL_SKIP_POLICY, "%s", d.why);
         return;
     }
     struct arc_keyreq reqs[ARC_MAX_KEYREQS];
     size_t n = arc_msg_keyreqs(j->am, reqs, ARC_MAX_KEYREQS);
     for (size_t i = 0; i < n; i++)
-        fetch_key(j, &reqs[i], px->zone);
+        fetch_key(j, &reqs[i], c->zone);
     if (arc_msg_verify(j->am, j->now, &j->v, &e) < 0) {
         j->v.result = ARC_RESULT_PERMERROR;
-        snprintf(j->why, sizeof j->why, "cannot verify: %.150s", e.text);
+        no_seal(j, M_SEAL_SKIP_ERROR, "cannot verify: %.150s", e.text);
         return;
     }
+    sealers(j, c->policy);
+    j->judged = d.verify;
     if (j->v.result == ARC_RESULT_TEMPERROR && o->on_temperror == PROXY_TEMPERROR_TEMPFAIL) {
         j->temperror = 1;
-        snprintf(j->why, sizeof j->why, "temperror: %.150s", j->v.reason);
+        no_seal(j, M_SEAL_SKIP_TEMPERROR, "temperror: %.150s", j->v.reason);
         return;
     }
-    if (o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV) {
-        if (j->v.result == ARC_RESULT_PERMERROR) {
-            snprintf(j->why, sizeof j->why, "permerror: %.150s", j->v.reason);
-        } else {
-            struct arc_signer sg;
-            memset(&sg, 0, sizeof sg);
-            sg.domain = o->seal_domain;
-            sg.selector = o->seal_selector;
-            sg.authserv_id = o->authserv_id;
-            sg.key = px->key;
-            sg.hdr_canon = sg.body_canon = ARC_CANON_RELAXED;
-            sg.timestamp = j->now;
-            sg.remote_ip = j->remote_ip;
-            int sr = arc_msg_seal(j->am, &sg, &j->v, &j->prepend, &e);
-            if (sr == -ARC_ETEMP && o->on_temperror == PROXY_TEMPERROR_TEMPFAIL) {
-                j->temperror = 1;
-                snprintf(j->why, sizeof j->why, "temperror: %.150s", e.text);
-                return;
-            }
-            if (sr == ARC_SEALED)
-                j->sealed = 1;
-            else
-                snprintf(j->why, sizeof j->why, "%.180s", e.text[0] ? e.text : "skipped");
-            if (sr < 0)
-                buf_reset(&j->prepend);
-        }
-    }
-    if (o->mode == PROXY_MODE_V || o->mode == PROXY_MODE_SV)
-        add_authres(j, o);
+    if (o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV)
+        seal(j, c, &d);
+    if (j->temperror)
+        return;
+    if (d.add_authres)
+        add_authres(j, o, &d);
+}
+
+/* do_arc - the engine's part of the end-of-data job, counted in the metrics. */
+static void
+do_arc(struct job *j, const struct proxy_conf *c)
+{
+    arc_steps(j, c);
+    count(j, &c->o);
 }
 
 /* do_end_queue - queue mode: the engine first (a temperror is answered before anything
  * is promised), its header fields into the file, then the durable commit; the runner
  * owns the file from the 250 on (end_done clears wk->qid: JOB_FINISH leaves it alone). */
 static void
-do_end_queue(struct job *j, struct proxy *px, struct sess_wk *wk)
+do_end_queue(struct job *j, const struct proxy_conf *c, struct sess_wk *wk)
 {
     do_write(j, wk);
     if (j->am)
-        do_arc(j, px);
+        do_arc(j, c);
     if (!wk->w || wk->failed) {
         if (j->rc == 0)
             j->rc = err_set(&j->e, ARC_EIO, "spool write failed earlier");
@@ -228,10 +388,10 @@ do_end_queue(struct job *j, struct proxy *px, struct sess_wk *wk)
 }
 
 static void
-do_end(struct job *j, struct proxy *px, struct sess_wk *wk)
+do_end(struct job *j, struct proxy *px, const struct proxy_conf *c, struct sess_wk *wk)
 {
-    if (px->o->delivery == PROXY_DELIVERY_QUEUE) {
-        do_end_queue(j, px, wk);
+    if (c->o.delivery == PROXY_DELIVERY_QUEUE) {
+        do_end_queue(j, c, wk);
         return;
     }
     do_write(j, wk);
@@ -245,7 +405,7 @@ do_end(struct job *j, struct proxy *px, struct sess_wk *wk)
         }
     }
     if (j->am)
-        do_arc(j, px);
+        do_arc(j, c);
     if (!wk->failed && !j->temperror && wk->qid[0]) {
         int rc = spool_read_open(px->spool, wk->qid, &wk->r, &j->e);
         if (rc < 0) {
@@ -305,7 +465,7 @@ work_cb(uv_work_t *req)
         do_write(j, &s->wk);
         break;
     case JOB_END:
-        do_end(j, s->px, &s->wk);
+        do_end(j, s->px, s->conf, &s->wk);
         break;
     case JOB_READ:
         do_read(j, &s->wk);

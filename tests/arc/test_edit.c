@@ -212,6 +212,42 @@ field_count_is_case_insensitive_and_skips_dropped(void)
     arc_msg_free(m);
 }
 
+/* field_values gives the values top to bottom, without dropped fields; sealer gives
+ * each instance's AS d=. */
+static void
+field_values_and_sealer(void)
+{
+    setup();
+    static const char msg[] = "From: Alice <a@a.example>\r\n"
+                              "Subject: x\r\n"
+                              "from:  b@b.example,\r\n\tc@c.example\r\n"
+                              "Authentication-Results: mx.test.example; spf=pass\r\n\r\nhi\r\n";
+    struct arc_verdict v;
+    struct span out[1];
+    struct arc_msg *m = load(msg, &v);
+    ASSERT_EQ_INT(arc_msg_field_values(m, "From", NULL, 0), 2);
+    ASSERT_EQ_INT(arc_msg_field_values(m, "From", out, 1), 2); /* only one stored */
+    ASSERT(out[0].n == 20 && memcmp(out[0].p, " Alice <a@a.example>", 20) == 0);
+    struct span two[2];
+    ASSERT_EQ_INT(arc_msg_field_values(m, "FROM", two, 2), 2);
+    ASSERT(two[1].n == 28 && memcmp(two[1].p, "  b@b.example,\r\n\tc@c.example", 28) == 0);
+    ASSERT_EQ_INT(arc_msg_field_values(m, "Authentication-Results", two, 2), 1);
+    ASSERT_EQ_INT(arc_msg_drop_authres(m, OUR_ID), 1);
+    ASSERT_EQ_INT(arc_msg_field_values(m, "Authentication-Results", two, 2), 0);
+    ASSERT(arc_msg_sealer(m, 1).n == 0); /* no chain */
+    arc_msg_free(m);
+    char *one = hop(msg), *twice = hop(one);
+    m = load(twice, &v);
+    ASSERT_EQ_INT(v.instances, 2);
+    for (int i = 1; i <= 2; i++) {
+        struct span d = arc_msg_sealer(m, i);
+        ASSERT(d.n == 11 && memcmp(d.p, "one.example", 11) == 0);
+    }
+    ASSERT(arc_msg_sealer(m, 0).n == 0 && arc_msg_sealer(m, 3).n == 0);
+    arc_msg_free(m);
+    free(one), free(twice);
+}
+
 /* header_out without drops is the header section as received, byte for byte, and
  * header_len is where the body starts. */
 static void
@@ -474,6 +510,7 @@ lf_only_header_out_drops_folded_lines(void)
 static const struct test_case cases[] = {
     {"field_count_is_case_insensitive_and_skips_dropped",
      field_count_is_case_insensitive_and_skips_dropped},
+    {"field_values_and_sealer", field_values_and_sealer},
     {"header_out_is_byte_exact", header_out_is_byte_exact},
     {"drop_authres_of_our_id_only", drop_authres_of_our_id_only},
     {"drop_outside_verify_to_seal_is_estate", drop_outside_verify_to_seal_is_estate},
