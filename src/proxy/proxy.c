@@ -74,6 +74,7 @@ proxy_sess_gone(struct proxy *px)
         uv_close((uv_handle_t *)&px->reload_timer, noop_close_cb);
         metrics_server_close(px->metrics);
         px->metrics = NULL;
+        keys_res_close(px);
     }
 }
 
@@ -290,6 +291,12 @@ conf_build(const struct proxy_opts *o, void *hold, const struct proxy_reload *re
         rc = arc_privkey_load_file(o->seal_key_path, &c->key, e);
     if (rc == 0 && o->dns_zone_path)
         rc = dns_zone_load(o->dns_zone_path, &c->zone, e);
+    if (rc == 0 && o->dns_config) {
+        rc = dns_res_opts_from_config(o->dns_config, c->zone, &c->dnso, e);
+    } else if (rc == 0) {
+        dns_res_opts_default(&c->dnso);
+        c->dnso.zone = c->zone;
+    }
     if (rc < 0) {
         conf_free(c);
         return rc;
@@ -354,6 +361,26 @@ jobs_running(const struct proxy *px)
 
 static void reload_timer_cb(uv_timer_t *t);
 
+/* res_update - after a swap (no job runs, so no key lookup is pending): a new resolver
+ * when the dns.* options or the zone changed (the old one borrowed the old generation's
+ * zone), or when one is needed for the first time; the cache survives otherwise. */
+static void
+res_update(struct proxy *px, const struct proxy_conf *old)
+{
+    const struct dns_res_opts *o = &px->conf->dnso;
+    if (px->o->mode == PROXY_MODE_PASS && !px->res)
+        return;
+    if (px->res && !px->conf->zone && !old->zone && memcmp(o, &px->res_opts, sizeof *o) == 0)
+        return;
+    struct err e;
+    err_clear(&e);
+    keys_res_close(px);
+    if (keys_res_open(px, o, &e) < 0)
+        log_error("SIGHUP: no resolver, key lookups fail for now: %s", e.text);
+    else
+        log_info("SIGHUP: new resolver (dns options changed)");
+}
+
 /* reload_try - swap the pending generation in when no job runs, else retry in 10 ms. */
 static void
 reload_try(struct proxy *px)
@@ -371,6 +398,7 @@ reload_try(struct proxy *px)
     struct proxy_conf *old = px->conf, *c = px->pending;
     px->pending = NULL;
     conf_install(px, c);
+    res_update(px, old);
     if (c->o.reload && c->o.reload->apply)
         c->o.reload->apply(c->o.reload->ctx, c->hold);
     proxy_conf_unref(old); /* freed now, or when the last session holding it ends */
@@ -509,9 +537,8 @@ proxy_setup(struct proxy *px, struct err *e)
         return rc;
     conf_install(px, c);
     o = px->o;
-    if (o->mode != PROXY_MODE_PASS && !o->dns_zone_path)
-        log_warn("no zone file: keys come from the blocking system resolver on worker threads "
-                 "(the non-blocking resolver is issue 4)");
+    if (o->mode != PROXY_MODE_PASS && (rc = keys_res_open(px, &px->conf->dnso, e)) < 0)
+        return rc;
     if ((rc = spool_start(px, e)) < 0)
         return rc;
     for (size_t i = 0; i < o->nlisten; i++)
@@ -557,7 +584,7 @@ proxy_run(const struct proxy_opts *o, struct err *e)
                  px->o->mode == PROXY_MODE_PASS ? "pass"
                  : px->o->mode == PROXY_MODE_V  ? "v"
                  : px->o->mode == PROXY_MODE_S  ? "s"
-                                            : "sv",
+                                                : "sv",
                  px->o->delivery == PROXY_DELIVERY_QUEUE ? "queue" : "proxy", px->o->downstream,
                  px->o->spool_dir);
         uv_run(&loop, UV_RUN_DEFAULT);
@@ -565,6 +592,8 @@ proxy_run(const struct proxy_opts *o, struct err *e)
     }
     metrics_remove_collector(collect, px);
     metrics_server_close(px->metrics);
+    keys_res_close(px);
+    uv_run(&loop, UV_RUN_NOWAIT); /* the resolver's handles */
     uv_walk(&loop, walk_close_cb, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)

@@ -84,6 +84,7 @@ enum proxy_on_temperror {
 };
 
 struct proxy_opts;
+struct arcp_config;
 
 /* proxy_reload - how SIGHUP gets new options (main.c re-reads the config file). load fills
  * o (already holding proxy_opts_default) and sets *hold to whatever owns o's strings;
@@ -120,12 +121,14 @@ struct proxy_opts {
     int bare_lf_accept;                   /* default 0: bare LF -> 550 5.5.2 */
     enum proxy_mode mode;                 /* default PROXY_MODE_PASS */
     enum proxy_on_temperror on_temperror;
-    const char *authserv_id;                     /* required for modes v, s, sv */
-    const char *seal_domain;                     /* modes s, sv */
-    const char *seal_selector;                   /* modes s, sv */
-    const char *seal_key_path;                   /* modes s, sv: PEM */
-    const char *dns_zone_path;                   /* key records; NULL: blocking system resolver */
-    const char *spool_dir;                       /* default "/var/spool/arcproxy" */
+    const char *authserv_id;              /* required for modes v, s, sv */
+    const char *seal_domain;              /* modes s, sv */
+    const char *seal_selector;            /* modes s, sv */
+    const char *seal_key_path;            /* modes s, sv: PEM */
+    const char *dns_zone_path;            /* key records; NULL: DNS (resolver below) */
+    const struct arcp_config *dns_config; /* dns.* keys; NULL: resolver defaults */
+    int remove_own_authres;               /* drop upstream A-R with our authserv_id (default 1) */
+    const char *spool_dir;                /* default "/var/spool/arcproxy" */
     const char *xforward_allow[PROXY_MAX_CIDRS]; /* CIDRs; default 127.0.0.0/8 ::1/128 */
     size_t nxforward_allow;
     /* operations (docs/operations.md); none of these change at a reload */
@@ -135,12 +138,12 @@ struct proxy_opts {
     const char *user, *group;          /* switch after binding; NULL: stay */
     int allow_root;                    /* run as root without user */
     const struct proxy_reload *reload; /* SIGHUP; NULL: SIGHUP is logged and ignored */
-    enum proxy_delivery delivery; /* default PROXY_DELIVERY_PROXY */
-    uint64_t retry_min_ms;        /* queue mode: first retry delay; 5 min */
-    uint64_t retry_max_ms;        /* queue mode: longest retry delay; 1 h */
-    uint64_t max_age_ms;          /* queue mode: then failed, DSN; 5 days */
-    unsigned max_deliveries;      /* queue mode: concurrent deliveries; 10 */
-    uint64_t min_data_rate;       /* bytes/s over DATA after a grace period; 0: off */
+    enum proxy_delivery delivery;      /* default PROXY_DELIVERY_PROXY */
+    uint64_t retry_min_ms;             /* queue mode: first retry delay; 5 min */
+    uint64_t retry_max_ms;             /* queue mode: longest retry delay; 1 h */
+    uint64_t max_age_ms;               /* queue mode: then failed, DSN; 5 days */
+    unsigned max_deliveries;           /* queue mode: concurrent deliveries; 10 */
+    uint64_t min_data_rate;            /* bytes/s over DATA after a grace period; 0: off */
 };
 
 void proxy_opts_default(struct proxy_opts *o);

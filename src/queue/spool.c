@@ -115,9 +115,9 @@ struct spool_reader {
     int verifying;
     off_t data_off;    /* where the first D/H record starts */
     uint64_t rec_left; /* bytes left in the current D record while streaming */
-    uint64_t skip;      /* data bytes spool_read_data leaves out (K record + spool_read_skip) */
-    int have_skip;      /* a K record was seen */
-    int started;        /* spool_read_data was called */
+    uint64_t skip;     /* data bytes spool_read_data leaves out (K record + spool_read_skip) */
+    int have_skip;     /* a K record was seen */
+    int started;       /* spool_read_data was called */
     int at_end;
     size_t env_bytes, rcap, pcap, acap;
     struct spool_rcpt *rcpts;
@@ -1202,8 +1202,7 @@ next_data_record(struct spool_reader *r, struct err *e)
             r->at_end = 1;
         else if (h[0] == REC_DATA && len <= SPOOL_MAX_RECORD)
             r->rec_left = len;
-        else if ((h[0] == REC_PREPEND && len <= SPOOL_MAX_RECORD) ||
-                 (h[0] == REC_SKIP && len == 8))
+        else if ((h[0] == REC_PREPEND && len <= SPOOL_MAX_RECORD) || (h[0] == REC_SKIP && len == 8))
             rc = rd_stream(r, NULL, len, e);
         else
             rc = err_set(e, ARC_EIO, "spool %s: changed while being read", r->id);
