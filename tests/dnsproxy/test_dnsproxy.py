@@ -60,47 +60,50 @@ def keygen(domain, selector):
     return key, rec
 
 
-def start_unbound(records):
+def start_unbound(zones, servfail="servfail.test"):
+    """unbound on a free loopback port: each zones[origin] (records relative to nothing:
+    absolute names) as an auth-zone with a SOA, servfail as a zone it cannot resolve."""
     d = os.path.join(tp.WORK, "unbound")
     os.makedirs(d, exist_ok=True)
-    zone = os.path.join(d, "dnsint.test.zone")
-    with open(zone, "wb") as f:
-        f.write(b"$ORIGIN dnsint.test.\n$TTL 300\n"
-                b"@ IN SOA ns.dnsint.test. admin.dnsint.test. 1 7200 900 1209600 60\n"
-                b"@ IN NS ns\nns IN A 127.0.0.1\n")
-        f.write(records)
     port = tp.free_port()
     conf = os.path.join(d, "unbound.conf")
+    text = ('server:\n  interface: 127.0.0.1\n  port: %d\n  do-ip6: no\n'
+            '  do-daemonize: no\n  chroot: ""\n  username: ""\n  directory: "%s"\n'
+            '  pidfile: ""\n  logfile: "%s/unbound.log"\n  use-syslog: no\n'
+            '  log-queries: yes\n  verbosity: 1\n  num-threads: 1\n'
+            '  access-control: 127.0.0.0/8 allow\n  module-config: "iterator"\n'
+            '  local-zone: "test." nodefault\n' % (port, d, d))
+    for origin, records in zones.items():
+        zone = os.path.join(d, origin + ".zone")
+        with open(zone, "wb") as f:
+            f.write(("$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.%s. admin.%s. 1 7200 900 1209600 60\n"
+                     "@ IN NS ns\nns IN A 127.0.0.1\n" % (origin, origin, origin)).encode())
+            f.write(records)
+        text += ('auth-zone:\n  name: "%s."\n  zonefile: "%s"\n'
+                 '  for-downstream: yes\n  for-upstream: no\n' % (origin, zone))
+    # do-not-query-localhost (default yes) leaves no usable server: SERVFAIL
+    text += 'forward-zone:\n  name: "%s."\n  forward-addr: 127.0.0.1@9\n' % servfail
     with open(conf, "w") as f:
-        f.write('server:\n  interface: 127.0.0.1\n  port: %d\n  do-ip6: no\n'
-                '  do-daemonize: no\n  chroot: ""\n  username: ""\n  directory: "%s"\n'
-                '  pidfile: ""\n  logfile: "%s/unbound.log"\n  use-syslog: no\n'
-                '  log-queries: yes\n  verbosity: 1\n  num-threads: 1\n'
-                '  access-control: 127.0.0.0/8 allow\n  module-config: "iterator"\n'
-                '  local-zone: "test." nodefault\n'
-                'auth-zone:\n  name: "dnsint.test."\n  zonefile: "%s"\n'
-                '  for-downstream: yes\n  for-upstream: no\n'
-                'forward-zone:\n  name: "servfail.test."\n  forward-addr: 127.0.0.1@9\n'
-                % (port, d, d, zone))
+        f.write(text)
     out = open(os.path.join(d, "unbound.out"), "wb")
     p = subprocess.Popen([find_unbound(), "-d", "-c", conf], stdout=out, stderr=subprocess.STDOUT)
     global UNBOUND
     UNBOUND = (p, port, d)
-    # ready when it answers the SOA (bounded)
+    probe = next(iter(zones))
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if p.poll() is not None:
             raise RuntimeError("unbound exited: " + open(os.path.join(d, "unbound.out")).read())
-        if dns_probe(port):
+        if dns_probe(port, probe):
             return port
         time.sleep(0.1)
     raise RuntimeError("unbound did not answer")
 
 
-def dns_probe(port):
-    """One SOA query for dnsint.test over UDP: True when an answer comes."""
-    q = (b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" b"\x07dnsint\x04test\x00"
-         b"\x00\x06\x00\x01")
+def dns_probe(port, origin):
+    """One SOA query for origin over UDP: True when an answer comes."""
+    qname = b"".join(bytes([len(x)]) + x.encode() for x in origin.split(".")) + b"\x00"
+    q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + qname + b"\x00\x06\x00\x01"
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(0.3)
     try:
@@ -113,7 +116,7 @@ def dns_probe(port):
         s.close()
 
 
-def stop_unbound():
+def stop_unbound():  # noqa: D103
     if UNBOUND and UNBOUND[0].poll() is None:
         UNBOUND[0].send_signal(signal.SIGTERM)
         try:
@@ -405,7 +408,7 @@ def main():
     keygen("m.dnsint.test", "s1")    # not published: NXDOMAIN
     keygen("f.servfail.test", "s1")  # in the zone unbound cannot reach: SERVFAIL
     try:
-        start_unbound(recs)
+        start_unbound({"dnsint.test": recs})
         with Sink() as sink:
             for name, fn in [("pass_verified_from_dns_and_sealed", t_pass_and_sealed),
                              ("servfail_451_proxy_and_queue", t_servfail_451),
