@@ -21,6 +21,7 @@ CI=true for unbound).
 
 import os
 import re
+import shutil
 import sys
 
 import yaml
@@ -136,13 +137,19 @@ def main():
                 rc = px.stop()
                 if rc != 0:
                     failed.append("daemon exit status %r" % rc)
+                if dp.sanitizer_report(px):
+                    failed.append("sanitizer report in %s" % px.log)
     finally:
         dp.stop_unbound()
     for f in failed:
         print("FAIL", f)
     print("validation through the daemon: %d/%d passed (%d of them arc=permerror for cv "
           "fail), %d skipped" % (ok, len(tests), nperm, len(skipped)))
-    return 0 if not failed and ok == len(tests) else 1
+    if failed:
+        print("logs kept in", tp.WORK)
+        return 1
+    shutil.rmtree(tp.WORK, ignore_errors=True)
+    return 0 if ok == len(tests) else 1
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ missing). The last lines add "daemon: N verdicts compared, M differed".
 
 import os
 import re
+import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,6 +54,9 @@ def stop_daemon():
         rc = STATE["px"].stop()
         if rc != 0:
             print("FAIL daemon exit status %r" % rc)
+            STATE["differed"] += 1
+        if dp.sanitizer_report(STATE["px"]):
+            print("FAIL sanitizer report in %s" % STATE["px"].log)
             STATE["differed"] += 1
     if STATE["sink"]:
         STATE["sink"].__exit__(None, None, None)
@@ -128,6 +132,10 @@ def main():
     print("daemon: %d verdicts compared, %d differed" % (STATE["compared"], STATE["differed"]))
     if rc == 0 and (STATE["differed"] or (STATE["px"] and not STATE["compared"])):
         rc = 1
+    if rc == 0:
+        shutil.rmtree(tp.WORK, ignore_errors=True)
+    else:
+        print("daemon logs kept in", tp.WORK)
     return rc
 
 

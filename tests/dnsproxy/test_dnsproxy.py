@@ -126,6 +126,14 @@ def stop_unbound():  # noqa: D103
             UNBOUND[0].wait(5)
 
 
+def sanitizer_report(px):
+    """The daemon's log names a sanitizer report: the log path, else None."""
+    with open(px.log, "rb") as f:
+        t = f.read().decode("utf-8", "replace")
+    bad = re.search(r"AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:", t)
+    return px.log if bad else None
+
+
 def server_count(name):
     """Queries unbound logged for name (TXT)."""
     with open(os.path.join(UNBOUND[2], "unbound.log"), "rb") as f:
