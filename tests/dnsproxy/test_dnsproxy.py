@@ -12,6 +12,8 @@ cannot use); tests/smtp/harness/sink.py as the return port. Cases:
   - NXDOMAIN for the key: arc=fail, delivered
   - the loop stays responsive while a lookup hangs (dns.servers = a UDP socket that never
     answers): another session completes; the hanging session's close cancels its lookup
+  - a server that never answers: 451 after dns.lookup_timeout; SIGHUP with new
+    dns.servers makes a new resolver (pass), a SIGHUP without dns.* changes keeps its cache
   - the cache: 100 messages with one sealer key = 1 query in unbound's query log, and the
     metrics scrape says dns queries 1, cache hits 99
   - Authentication-Results with our authserv-id from upstream are removed (proxy and queue
@@ -403,6 +405,51 @@ def t_authres_removed(sink):
         check(px.stop() == 0, "exit status")
 
 
+def t_timeout_then_reload(sink):
+    """A server that never answers: temperror after dns.lookup_timeout (451). SIGHUP with
+    dns.servers changed to unbound makes a new resolver: the message now passes; a SIGHUP
+    that changes nothing of dns.* keeps the resolver and its cache (no new query)."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    msg = seal("a.dnsint.test", "s1", MSG)
+    base = "mode: v\nauthserv_id: mx.v.test\n"
+    px = Proxy(sink.port, config=base + 'dns:\n  servers: ["127.0.0.1:%d"]\n  timeout: 300ms\n'
+               '  attempts: 1\n  lookup_timeout: 1s\n' % silent.getsockname()[1])
+    path = os.path.join(tp.WORK, "arcproxy-%d.yaml" % px.port)
+    head = open(path).read().split("mode: v")[0]
+    try:
+        with px.conv() as c:
+            c.ehlo()
+            t0 = time.monotonic()
+            c.send_message("a@example.org", ["b@example.net"], msg, final="451")
+            check(time.monotonic() - t0 < 10, "no bound on the lookup")
+            c.quit()
+        with open(path, "w") as f:
+            f.write(head + base + dns_conf())
+        px.p.send_signal(signal.SIGHUP)
+        check(wait_until(lambda: "new resolver" in px.text(), 10), "no new resolver: " +
+              px.text()[-500:])
+        n0 = server_count("s1._domainkey.a.dnsint.test")
+        for i in range(2):
+            sink.reset()
+            with px.conv() as c:
+                c.ehlo()
+                c.send_message("a@example.org", ["b@example.net"], msg)
+                c.quit()
+            check(sink.last()["data"].startswith(b"Authentication-Results: mx.v.test;\r\n"
+                                                 b"\tarc=pass (i=1)"), "after reload: %r" %
+                  sink.last()["data"][:100])
+            if i == 0:  # the same dns.* again: the resolver (and its cache) stays
+                px.p.send_signal(signal.SIGHUP)
+                check(wait_until(lambda: px.text().count("configuration reloaded") == 2, 10),
+                      "second reload")
+        check(px.text().count("new resolver") == 1, "resolver replaced without a change")
+        check(server_count("s1._domainkey.a.dnsint.test") - n0 == 1, "cache lost at reload")
+    finally:
+        silent.close()
+        check(px.stop() == 0, "exit status")
+
+
 def main():
     if not tp.BIN or not os.access(tp.BIN, os.X_OK):
         print("usage: test_dnsproxy.py path/to/arcproxy")
@@ -424,6 +471,7 @@ def main():
                              ("nxdomain_fail_delivered", t_nxdomain_fail),
                              ("loop_responsive_while_lookup_hangs", t_loop_responsive),
                              ("cache_100_messages_1_query", t_cache_100),
+                             ("timeout_451_then_reload_new_servers", t_timeout_then_reload),
                              ("own_authres_removed", t_authres_removed)]:
                 sink.reset()
                 run(name, fn, sink)
