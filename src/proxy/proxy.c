@@ -2,7 +2,9 @@
 /*
  * proxy - start-up, listeners, signals and the drain on shutdown (proxy.h).
  *
- * Start: options checked, signing key and zone file loaded, spool opened and recovered
+ * Start: options checked, signing key and zone file loaded, the key resolver made
+ * (modes v/s/sv: keys.c; closed when the last session is gone at shutdown; a reload
+ * replaces it when dns.* or the zone changed), spool opened and recovered
  * (proxy mode: leftovers removed), listeners bound; then the loop runs. SIGTERM/SIGINT:
  * listeners and signal handles closed, idle sessions get 421 4.3.2, sessions inside a
  * transaction finish it (each then gets 421), and after shutdown_timeout_ms (or at a
