@@ -24,7 +24,9 @@ import re
 import shutil
 import sys
 
-import yaml
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+
+import yaml  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)

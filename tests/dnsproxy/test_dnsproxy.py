@@ -31,6 +31,8 @@ import signal
 import socket
 import subprocess
 import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import time
 import urllib.request
 
