@@ -156,6 +156,7 @@ struct arcp_config {
     } smtp;
     enum cfg_on_temperror on_temperror;
     enum cfg_on_unparseable on_unparseable;
+    int remove_own_authres; /* drop upstream A-R fields with our authserv-id */
     struct {
         char *domain, *selector, *key_file; /* all "" = no default key */
         int min_rsa_bits;

@@ -94,6 +94,8 @@ const struct cfg_key cfg_keys[] = {
 
     {"on_temperror", CFG_T_ENUM, 0, OFF(on_temperror), "tempfail", 0, 0, temperror_values, 0,
      "When ARC work cannot be done now (key lookup temperror, resource limit): tempfail (451 4.7.0, the MTA retries) or pass the message on unsealed."},
+    {"remove_own_authres", CFG_T_BOOL, 0, OFF(remove_own_authres), "true", 0, 0, NULL, 0,
+     "Modes v, s, sv: remove Authentication-Results fields from upstream that carry our authserv_id before ours is added (RFC 8601 section 5); they were forged or are stale."},
     {"on_unparseable", CFG_T_ENUM, 0, OFF(on_unparseable), "pass", 0, 0, unparseable_values, 0,
      "A message the ARC engine cannot parse: pass it on unsealed (logged) or reject it."},
 

@@ -115,6 +115,8 @@ opts_from_config(const struct arcp_config *cfg, struct proxy_opts *o)
     o->seal_selector = nonempty(cfg->keys.selector);
     o->seal_key_path = nonempty(cfg->keys.key_file);
     o->dns_zone_path = nonempty(cfg->dns.zone_file);
+    o->dns_config = cfg;
+    o->remove_own_authres = cfg->remove_own_authres;
     o->spool_dir = cfg->spool_dir;
     o->delivery = cfg->delivery == CFG_DELIVERY_QUEUE ? PROXY_DELIVERY_QUEUE : PROXY_DELIVERY_PROXY;
     o->retry_min_ms = cfg->queue.retry_min;

@@ -26,6 +26,7 @@ proxy_opts_default(struct proxy_opts *o)
     o->shutdown_timeout_ms = 60 * 1000;
     o->mode = PROXY_MODE_PASS;
     o->on_temperror = PROXY_TEMPERROR_TEMPFAIL;
+    o->remove_own_authres = 1;
     o->spool_dir = "/var/spool/arcproxy";
     o->xforward_allow[0] = "127.0.0.0/8";
     o->xforward_allow[1] = "::1/128";

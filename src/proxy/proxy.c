@@ -2,7 +2,9 @@
 /*
  * proxy - start-up, listeners, signals and the drain on shutdown (proxy.h).
  *
- * Start: options checked, signing key and zone file loaded, spool opened and recovered
+ * Start: options checked, signing key and zone file loaded, the key resolver made
+ * (modes v/s/sv: keys.c; closed when the last session is gone at shutdown; a reload
+ * replaces it when dns.* or the zone changed), spool opened and recovered
  * (proxy mode: leftovers removed), listeners bound; then the loop runs. SIGTERM/SIGINT:
  * listeners and signal handles closed, idle sessions get 421 4.3.2, sessions inside a
  * transaction finish it (each then gets 421), and after shutdown_timeout_ms (or at a
@@ -74,6 +76,7 @@ proxy_sess_gone(struct proxy *px)
         uv_close((uv_handle_t *)&px->sighup, noop_close_cb);
         metrics_server_close(px->metrics);
         px->metrics = NULL;
+        keys_res_close(px);
     }
 }
 
@@ -344,6 +347,12 @@ conf_build(const struct proxy_opts *o, void *hold, const struct proxy_reload *re
         rc = conf_policy(c, e);
     if (rc == 0 && o->dns_zone_path)
         rc = dns_zone_load(o->dns_zone_path, &c->zone, e);
+    if (rc == 0 && o->dns_config) {
+        rc = dns_res_opts_from_config(o->dns_config, c->zone, &c->dnso, e);
+    } else if (rc == 0) {
+        dns_res_opts_default(&c->dnso);
+        c->dnso.zone = c->zone;
+    }
     if (rc < 0) {
         conf_free(c);
         return rc;
@@ -395,6 +404,27 @@ fixed_changed(const struct proxy_opts *a, const struct proxy_opts *b)
             log_warn("SIGHUP: %s changed: not applied until a restart", keys[i].what);
 }
 
+/* res_update - after a swap: a new resolver when the dns.* options or the zone changed
+ * (the old one borrowed the old generation's zone), or when one is needed for the first
+ * time; the cache survives otherwise. Lookups still pending on a replaced resolver end
+ * as temperrors (451 4.7.0: the MTA retries those messages). */
+static void
+res_update(struct proxy *px, const struct proxy_conf *old)
+{
+    const struct dns_res_opts *o = &px->conf->dnso;
+    if (px->o->mode == PROXY_MODE_PASS && !px->res)
+        return;
+    if (px->res && !px->conf->zone && !old->zone && memcmp(o, &px->res_opts, sizeof *o) == 0)
+        return;
+    struct err e;
+    err_clear(&e);
+    keys_res_close(px);
+    if (keys_res_open(px, o, &e) < 0)
+        log_error("SIGHUP: no resolver, key lookups fail for now: %s", e.text);
+    else
+        log_info("SIGHUP: new resolver (dns options changed)");
+}
+
 /* conf_swap - make c current; the old generation lives on in the sessions, downstreams
  * and deliveries that hold it and is freed with the last of them. */
 static void
@@ -402,6 +432,7 @@ conf_swap(struct proxy *px, struct proxy_conf *c)
 {
     struct proxy_conf *old = px->conf;
     conf_install(px, c);
+    res_update(px, old);
     if (c->o.reload && c->o.reload->apply)
         c->o.reload->apply(c->o.reload->ctx, c->hold);
     proxy_conf_unref(old);
@@ -530,9 +561,8 @@ proxy_setup(struct proxy *px, struct err *e)
         return rc;
     conf_install(px, c);
     o = px->o;
-    if (o->mode != PROXY_MODE_PASS && !o->dns_zone_path)
-        log_warn("no zone file: keys come from the blocking system resolver on worker threads "
-                 "(the non-blocking resolver is issue 4)");
+    if (o->mode != PROXY_MODE_PASS && (rc = keys_res_open(px, &px->conf->dnso, e)) < 0)
+        return rc;
     if ((rc = spool_start(px, e)) < 0)
         return rc;
     for (size_t i = 0; i < o->nlisten; i++)
@@ -585,6 +615,8 @@ proxy_run(const struct proxy_opts *o, struct err *e)
     }
     metrics_remove_collector(collect, px);
     metrics_server_close(px->metrics);
+    keys_res_close(px);
+    uv_run(&loop, UV_RUN_NOWAIT); /* the resolver's handles */
     uv_walk(&loop, walk_close_cb, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)

@@ -11,11 +11,17 @@
  *            uv_queue_work, one job in flight per session), spooled message streamed
  *            downstream, downstream's final reply relayed, spool file removed, RSET/QUIT/
  *            close tear the downstream transaction down, SIGTERM/SIGINT drain and exit 0.
- *   DONE     stage 2: modes v/s/sv: arc_msg fed as bytes arrive; keys+verify+seal on a
- *            worker thread at end of data; ARC set and/or Authentication-Results prepended;
- *            temperror -> 451 4.7.0 (or pass unsealed, on_temperror; untested: a zone
- *            file cannot produce a temperror); unparseable messages passed on unsealed;
- *            one summary log line per message.
+ *   DONE     stage 2: modes v/s/sv: arc_msg fed as bytes arrive; at end of data finish on
+ *            a worker, key lookups on the loop (keys.c), verify+seal on a worker; ARC set
+ *            and/or Authentication-Results prepended; temperror -> 451 4.7.0 (or pass
+ *            unsealed with arc=temperror, on_temperror); unparseable messages passed on
+ *            unsealed; one summary log line per message.
+ *   DONE     non-blocking DNS (issue 4): the resolver (src/dns/resolver.h) on the loop,
+ *            from dns.* (o->dns_config) with dns.zone_file as its source when set; cache
+ *            shared by all sessions; a closing session cancels its lookups; DNS metrics
+ *            collector; a reload replaces the resolver when dns.* changed. Upstream
+ *            Authentication-Results with our authserv-id removed (remove_own_authres),
+ *            the header section rewritten into the prepend (spool data skip).
  *   DONE     operations: metrics port (/metrics, /health), session gauge and total,
  *            pidfile, switch to user after binding, root refused without user unless
  *            allow_root, SIGHUP reload (see below).
@@ -34,8 +40,6 @@
  *            retry_max, max_age expiry, DSNs via src/queue/dsn.h (not for <> or NOTIFY
  *            without FAILURE), recovery at start, SIGTERM drain; proxy mode publishes
  *            without fsync; limits.min_data_rate (421 4.4.2 after PROXY_RATE_GRACE_MS).
- *   NOT YET  non-blocking DNS (issue 4): without --dns-zone, keys are looked up with the
- *            blocking system resolver on the worker thread.
  *   NOT YET  downstream connection pool shared between sessions and deliveries; small
  *            messages kept in memory instead of the spool; DSN for NOTIFY=DELAY.
  *
@@ -132,8 +136,10 @@ struct proxy_opts {
     /* the loaded configuration the sealing policy (src/policy) is built from; NULL: a
      * policy is made of mode and seal_* (provisional flags). Borrowed like the strings. */
     const struct arcp_config *cfg;
-    const char *dns_zone_path;                   /* key records; NULL: blocking system resolver */
-    const char *spool_dir;                       /* default "/var/spool/arcproxy" */
+    const char *dns_zone_path;            /* key records; NULL: DNS (resolver below) */
+    const struct arcp_config *dns_config; /* dns.* keys; NULL: resolver defaults */
+    int remove_own_authres;               /* drop upstream A-R with our authserv_id (default 1) */
+    const char *spool_dir;                /* default "/var/spool/arcproxy" */
     const char *xforward_allow[PROXY_MAX_CIDRS]; /* CIDRs; default 127.0.0.0/8 ::1/128 */
     size_t nxforward_allow;
     /* operations (docs/operations.md); none of these change at a reload */

@@ -23,7 +23,9 @@
 
 #include "arc/arc.h"
 #include "arc/key.h"
+#include "dns/resolver.h"
 #include "dns/zonefile.h"
+#include "policy/policy.h"
 #include "proxy.h"
 #include "queue/spool.h"
 #include "smtp/client.h"
@@ -52,6 +54,7 @@ struct proxy_conf {
     void *hold;            /* owns o's strings (reload); NULL: the caller of proxy_run does */
     struct policy *policy; /* NULL in mode pass */
     struct dns_zone *zone;
+    struct dns_res_opts dnso; /* the resolver's options (zone: the one above) */
     struct sockaddr_storage ds_addr;
     struct cidr xf_allow[PROXY_MAX_CIDRS];
     size_t nxf_allow;
@@ -82,7 +85,9 @@ struct proxy {
     char hostname[256];
     struct spool *spool;
     struct dns_zone *zone;
-    struct sess *sessions; /* doubly linked */
+    struct dns_res *res;          /* key lookups (keys.c); NULL in mode pass and after shutdown */
+    struct dns_res_opts res_opts; /* what res was made with */
+    struct sess *sessions;        /* doubly linked */
     unsigned nsessions;
     unsigned long next_id;
     char rbuf[PROXY_CHUNK]; /* the one read buffer: read callbacks consume it at once */
@@ -163,17 +168,38 @@ struct job {
     enum arc_result shown; /* the verdict as reported (an exempt sealer's fail: none) */
     int judged;            /* the chain was judged for the report (policy: verify) */
     int exempt, restarted; /* newest sealer exempt; broken sets dropped, sealed as i=1 */
-    int ndropped;          /* header fields dropped: the header section is to be rewritten
+    int ndropped;     /* header fields dropped (our A-R, restart): the header section is rewritten
                             * (h/dnsint's rewrite_header; same field there) */
-    char note[240];        /* exempt or trusted sealer: for the A-R comment and the log */
-    int sealed;            /* 1 sealed, 0 skipped or not asked */
-    int seal_inst;         /* the i= sealed */
-    char seal_d[220];      /* "d=D s=S" when sealed */
-    char why[200];         /* not sealed: why */
-    int skip_set;          /* skip holds the seals_skipped reason */
-    int skip;              /* enum metric_id */
+    char note[240];   /* exempt or trusted sealer: for the A-R comment and the log */
+    int sealed;       /* 1 sealed, 0 skipped or not asked */
+    int seal_inst;    /* the i= sealed */
+    char seal_d[220]; /* "d=D s=S" when sealed */
+    char why[200];    /* not sealed: why */
+    int skip_set;     /* skip holds the seals_skipped reason */
+    int skip;         /* enum metric_id */
     int temperror;
     struct buf prepend;
+    /* END: key lookups (keys.c). The first worker run commits/finishes and lists the key
+     * records needed; the loop looks them up; a second worker run supplies them and
+     * verifies and seals. */
+    struct policy_decision d; /* the first run's (arc_begin); points into c->policy */
+    int phase;                /* 0: first run; 1: keys are in (or none were needed) */
+    int need_keys;            /* set by the first run: the loop must look keys up */
+    int keys_cancelled;       /* the session went away during the lookups */
+    int arc_done;             /* the first half ended the engine's work (permerror) */
+    struct keyq *keys;
+    size_t nkeys, nkeys_left;
+    uint64_t data_skip; /* header rewritten into prepend: downstream skips these bytes */
+};
+
+/* keyq - one key record a job waits for (keys.c); the loop fills st/txt. */
+struct keyq {
+    struct job *j;
+    struct dns_req *req;           /* NULL once answered or cancelled */
+    const char *selector, *domain; /* point into j->am */
+    enum arc_key_status st;
+    char *txt;
+    size_t n;
 };
 
 enum up_wait { UP_NONE, UP_MAIL, UP_RCPT, UP_DATA, UP_END };
@@ -223,6 +249,7 @@ struct sess {
     /* jobs */
     struct job *jq_head, *jq_tail;
     int job_busy;
+    struct job *kjob; /* the running job while its keys are looked up (job_busy stays 1) */
     size_t jq_bytes;
     struct sess_wk wk;
 };
@@ -259,6 +286,14 @@ void ds_kill(struct ds *ds);
 struct job *job_new(struct sess *s, enum job_kind kind);
 void job_enqueue(struct sess *s, struct job *j);
 void job_free(struct job *j);
+
+/* keys.c: key lookups on the loop between the two halves of a JOB_END */
+void keys_start(struct sess *s, struct job *j);
+void keys_cancel(struct sess *s);
+void keys_free(struct job *j);
+int keys_res_open(struct proxy *px, const struct dns_res_opts *o, struct err *e);
+void keys_res_close(struct proxy *px);
+void job_resume(struct sess *s, struct job *j);
 
 /* runner.c (queue mode) */
 void runner_add(struct proxy *px, const char *qid, unsigned delay_ms);

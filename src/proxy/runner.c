@@ -378,7 +378,14 @@ orig_header(struct spool *sp, const char *id, struct buf *out)
     if (spool_read_open(sp, id, &r, &e) < 0)
         return;
     char *p = xmalloc(DSN_HDR_MAX);
-    ssize_t n = spool_read_data(r, p, DSN_HDR_MAX, &e);
+    ssize_t n;
+    const struct spool_env *env = spool_read_env(r);
+    if (env->data_skip > 0) { /* the header section was rewritten into the prepend */
+        n = (ssize_t)(env->prepend.n < DSN_HDR_MAX ? env->prepend.n : DSN_HDR_MAX);
+        memcpy(p, env->prepend.p, (size_t)n);
+    } else {
+        n = spool_read_data(r, p, DSN_HDR_MAX, &e);
+    }
     spool_read_close(r);
     size_t len = 0;
     for (ssize_t i = 0; i + 3 < n; i++)

@@ -769,6 +769,7 @@ sess_close(struct sess *s)
             ds_release(s->ds);
     }
     s->gen++;
+    keys_cancel(s); /* a job waiting for its keys resumes now, without them */
     if (s->spool_used || s->job_busy || s->jq_head) {
         struct job *j = job_new(s, JOB_FINISH);
         j->gen = s->gen;

@@ -2,7 +2,14 @@
 /*
  * work - a session's off-loop jobs, run in order through uv_queue_work with at most one
  * in flight per session: spool create/write/commit/read/remove (blocking file I/O) and, at
- * end of data, the ARC engine's finish + key lookups + verify + seal (RSA and hashing).
+ * end of data, the ARC engine's finish + verify + seal (RSA and hashing). A JOB_END whose
+ * chain needs key records runs twice: the first run writes (proxy mode: commits) and
+ * finishes the engine and lists the keys (j->need_keys); the loop looks them up (keys.c)
+ * and job_resume runs the second half: keys supplied, verify, seal, Authentication-
+ * Results, the header rewritten when upstream A-R fields were dropped, then (queue mode)
+ * the durable commit or (proxy mode) the file opened for reading.
+ *
+ *   job_resume(s, j)       the second run of a JOB_END (keys.c, on the loop)
  *
  *   job_new(s, kind)       a job for session s (not queued)
  *   job_enqueue(s, j)      append; starts it when nothing of s runs
@@ -20,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dns/sysres.h"
 #include "metrics/metrics.h"
 #include "policy/policy.h"
 #include "proxy_int.h"
@@ -61,6 +67,7 @@ job_free(struct job *j)
     free_strv(j->params, j->nparams * 2);
     free_strv(j->attrs, j->nattrs * 2);
     free(j->remote_ip);
+    keys_free(j);
     arc_msg_free(j->am);
     free(j);
 }
@@ -105,22 +112,83 @@ do_write(struct job *j, struct sess_wk *wk)
         wk_fail(wk, j, rc);
 }
 
+static void decide(struct job *j, const struct policy *p, struct policy_decision *d);
+static void no_seal(struct job *j, enum metric_id why, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* arc_begin - the first half: finish the engine, take the policy's decision (j->d) and
+ * list the key records verification needs (j->need_keys when there are any). A message
+ * that cannot be parsed is a permerror here, and a message the policy passes (peer_list)
+ * is neither judged nor sealed: j->arc_done, nothing more to do. */
 static void
-fetch_key(struct job *j, const struct arc_keyreq *r, const struct dns_zone *zone)
+arc_begin(struct job *j, const struct proxy_conf *c)
 {
-    char name[600];
-    struct buf txt;
     struct err e;
-    buf_init(&txt, 65536);
     err_clear(&e);
-    snprintf(name, sizeof name, "%s._domainkey.%s", r->selector, r->domain);
-    int rc = zone ? dns_zone_lookup(zone, name, &txt) : dns_sync_txt(name, &txt, &e);
-    enum arc_key_status st = rc > 0             ? ARC_KEY_FOUND
-                             : rc == 0          ? ARC_KEY_MISSING
-                             : rc == -ARC_ETEMP ? ARC_KEY_TEMPFAIL
-                                                : ARC_KEY_PERMFAIL;
-    arc_msg_key_supply(j->am, r->selector, r->domain, st, txt.data, txt.len);
-    buf_free(&txt);
+    memset(&j->v, 0, sizeof j->v);
+    if (j->arc_bad || arc_msg_finish(j->am, &e) < 0) {
+        j->v.result = ARC_RESULT_PERMERROR;
+        j->arc_done = 1;
+        no_seal(j, M_SEAL_SKIP_UNPARSEABLE, "message cannot be parsed: %.150s",
+                j->arc_bad ? j->e.text : e.text);
+        return;
+    }
+    decide(j, c->policy, &j->d);
+    if (j->d.pass) {
+        j->arc_done = 1;
+        no_seal(j, M_SEAL_SKIP_POLICY, "%s", j->d.why);
+        return;
+    }
+    struct arc_keyreq reqs[ARC_MAX_KEYREQS];
+    size_t n = arc_msg_keyreqs(j->am, reqs, ARC_MAX_KEYREQS);
+    if (n == 0)
+        return;
+    j->keys = xcalloc(n, sizeof *j->keys);
+    for (size_t i = 0; i < n; i++) {
+        j->keys[i].selector = reqs[i].selector;
+        j->keys[i].domain = reqs[i].domain;
+    }
+    j->nkeys = n;
+    j->need_keys = 1;
+}
+
+/* keys_supply - the second half: the loop's lookup results into the engine. */
+static void
+keys_supply(struct job *j)
+{
+    for (size_t i = 0; i < j->nkeys; i++) {
+        const struct keyq *k = &j->keys[i];
+        arc_msg_key_supply(j->am, k->selector, k->domain, k->st, k->txt, k->n);
+    }
+}
+
+/* drop_own_authres - after verify, before seal: upstream A-R fields that claim our
+ * authserv-id go (RFC 8601 §5); j->ndropped tells the end to rewrite the header. */
+static void
+drop_own_authres(struct job *j, const struct proxy_opts *o)
+{
+    if (!o->remove_own_authres || !o->authserv_id)
+        return;
+    int n = arc_msg_drop_authres(j->am, o->authserv_id);
+    if (n > 0)
+        j->ndropped = n;
+}
+
+/* rewrite_header - fields were dropped: the header section as it should be sent goes
+ * after the new fields, and the reader skips the original one. */
+static void
+rewrite_header(struct job *j)
+{
+    if (j->ndropped <= 0 || j->temperror)
+        return;
+    int rc = arc_msg_header_out(j->am, &j->prepend);
+    if (rc < 0) {
+        j->rc = err_set(&j->e, -rc,
+                        "header section too large to rewrite without the dropped "
+                        "Authentication-Results");
+        return;
+    }
+    j->data_skip = arc_msg_header_len(j->am);
 }
 
 /* add_authres - our Authentication-Results: the verdict as judged (an exempt sealer's
@@ -177,7 +245,7 @@ decide(struct job *j, const struct policy *p, struct policy_decision *d)
 }
 
 /* no_seal - record why not, and the skip reason for arcproxy_seals_skipped_total. */
-static void __attribute__((format(printf, 3, 4)))
+static void
 no_seal(struct job *j, enum metric_id why, const char *fmt, ...)
 {
     va_list ap;
@@ -307,22 +375,10 @@ arc_steps(struct job *j, const struct proxy_conf *c)
     struct policy_decision d;
     struct err e;
     err_clear(&e);
-    memset(&j->v, 0, sizeof j->v);
-    if (j->arc_bad || arc_msg_finish(j->am, &e) < 0) {
-        j->v.result = ARC_RESULT_PERMERROR;
-        no_seal(j, M_SEAL_SKIP_UNPARSEABLE, "message cannot be parsed: %.150s",
-                j->arc_bad ? j->e.text : e.text);
+    if (j->arc_done)
         return;
-    }
-    decide(j, c->policy, &d);
-    if (d.pass) { /* peer_list or mode pass: neither judged nor sealed */
-        no_seal(j, M_SEAL_SKIP_POLICY, "%s", d.why);
-        return;
-    }
-    struct arc_keyreq reqs[ARC_MAX_KEYREQS];
-    size_t n = arc_msg_keyreqs(j->am, reqs, ARC_MAX_KEYREQS);
-    for (size_t i = 0; i < n; i++)
-        fetch_key(j, &reqs[i], c->zone);
+    d = j->d;
+    keys_supply(j);
     if (arc_msg_verify(j->am, j->now, &j->v, &e) < 0) {
         j->v.result = ARC_RESULT_PERMERROR;
         no_seal(j, M_SEAL_SKIP_ERROR, "cannot verify: %.150s", e.text);
@@ -335,6 +391,8 @@ arc_steps(struct job *j, const struct proxy_conf *c)
         no_seal(j, M_SEAL_SKIP_TEMPERROR, "temperror: %.150s", j->v.reason);
         return;
     }
+    if (!d.reuse_auth_results)
+        drop_own_authres(j, o);
     if (o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV)
         seal(j, c, &d);
     if (j->temperror)
@@ -357,9 +415,20 @@ do_arc(struct job *j, const struct proxy_conf *c)
 static void
 do_end_queue(struct job *j, const struct proxy_conf *c, struct sess_wk *wk)
 {
-    do_write(j, wk);
-    if (j->am)
+    if (j->phase == 0) {
+        do_write(j, wk);
+        if (j->am)
+            arc_begin(j, c);
+        if (j->need_keys && wk->w && !wk->failed)
+            return; /* the loop looks the keys up, then job_resume */
+        j->need_keys = 0;
+    }
+    if (j->keys_cancelled) {
+        j->temperror = 1; /* the session is gone: nothing is queued */
+    } else if (j->am) {
         do_arc(j, c);
+        rewrite_header(j);
+    }
     if (!wk->w || wk->failed) {
         if (j->rc == 0)
             j->rc = err_set(&j->e, ARC_EIO, "spool write failed earlier");
@@ -369,7 +438,13 @@ do_end_queue(struct job *j, const struct proxy_conf *c, struct sess_wk *wk)
         wk->w = spool_abort(wk->w);
         return;
     }
+    if (j->rc < 0) {
+        wk->w = spool_abort(wk->w);
+        return;
+    }
     int rc = j->prepend.len ? spool_put_prepend(wk->w, j->prepend.data, j->prepend.len, &j->e) : 0;
+    if (rc == 0 && j->data_skip)
+        rc = spool_put_data_skip(wk->w, j->data_skip, &j->e);
     if (rc < 0) {
         wk_fail(wk, j, rc);
         return;
@@ -394,20 +469,33 @@ do_end(struct job *j, struct proxy *px, const struct proxy_conf *c, struct sess_
         do_end_queue(j, c, wk);
         return;
     }
-    do_write(j, wk);
-    if (wk->w && !wk->failed) {
-        int rc = spool_commit_flags(wk->w, wk->qid, SPOOL_NOSYNC, &j->e);
-        wk->w = NULL;
-        if (rc < 0) {
-            wk->failed = 1;
-            wk->qid[0] = '\0';
-            j->rc = rc;
+    if (j->phase == 0) {
+        do_write(j, wk);
+        if (wk->w && !wk->failed) {
+            int rc = spool_commit_flags(wk->w, wk->qid, SPOOL_NOSYNC, &j->e);
+            wk->w = NULL;
+            if (rc < 0) {
+                wk->failed = 1;
+                wk->qid[0] = '\0';
+                j->rc = rc;
+            }
         }
+        if (j->am)
+            arc_begin(j, c);
+        if (j->need_keys && !wk->failed)
+            return; /* the loop looks the keys up, then job_resume */
+        j->need_keys = 0;
     }
-    if (j->am)
+    if (j->keys_cancelled) {
+        j->temperror = 1; /* the session is gone: nothing to send */
+    } else if (j->am) {
         do_arc(j, c);
-    if (!wk->failed && !j->temperror && wk->qid[0]) {
+        rewrite_header(j);
+    }
+    if (!wk->failed && !j->temperror && j->rc == 0 && wk->qid[0]) {
         int rc = spool_read_open(px->spool, wk->qid, &wk->r, &j->e);
+        if (rc == 0 && j->data_skip)
+            rc = spool_read_skip(wk->r, j->data_skip, &j->e);
         if (rc < 0) {
             wk->failed = 1;
             j->rc = rc;
@@ -482,8 +570,16 @@ after_cb(uv_work_t *req, int status)
     struct job *j = req->data;
     struct sess *s = j->s;
     s->job_busy = 0;
-    if (j->kind == JOB_WRITE || j->kind == JOB_END)
+    if ((j->kind == JOB_WRITE || j->kind == JOB_END) && j->phase == 0)
         s->jq_bytes -= j->data.len <= s->jq_bytes ? j->data.len : s->jq_bytes;
+    if (j->kind == JOB_END && j->need_keys && status == 0) {
+        /* the first half is done; the session stays busy while its keys are looked up */
+        j->need_keys = 0;
+        buf_free(&j->data);
+        s->job_busy = 1;
+        keys_start(s, j);
+        return;
+    }
     if (status < 0 && j->rc == 0)
         j->rc = err_set(&j->e, ARC_EIO, "job cancelled");
     sess_job_done(s, j);
@@ -506,6 +602,20 @@ job_start(struct sess *s)
     int rc = uv_queue_work(s->px->loop, &j->req, work_cb, after_cb);
     if (rc < 0) {
         /* cannot happen with a valid loop and callbacks; run it here rather than lose it */
+        log_error("uv_queue_work: %s", uv_strerror(rc));
+        work_cb(&j->req);
+        after_cb(&j->req, 0);
+    }
+}
+
+void
+job_resume(struct sess *s, struct job *j)
+{
+    j->phase = 1;
+    j->req.data = j;
+    s->job_busy = 1;
+    int rc = uv_queue_work(s->px->loop, &j->req, work_cb, after_cb);
+    if (rc < 0) {
         log_error("uv_queue_work: %s", uv_strerror(rc));
         work_cb(&j->req);
         after_cb(&j->req, 0);

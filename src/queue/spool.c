@@ -13,6 +13,9 @@
  *   'A'  attribute                  /  S: addr; R: addr, notify, orcpt; P/A: key, value
  *   'D'  message data, at most SPOOL_MAX_RECORD bytes each
  *   'H'  prepend bytes (header fields to send first), at most SPOOL_MAX_RECORD each
+ *   'K'  data skip: u64, the first that many data bytes are not handed out by the reader
+ *        (they were replaced by a rewritten header section in the prepend); at most one,
+ *        after the envelope, not over the data size
  *   'E'  end: u64 data size, u32 CRC-32 (IEEE) of every byte of the file before the CRC
  *
  * and nothing after E. A file that is truncated anywhere, has a record out of order or
@@ -70,6 +73,7 @@ enum rec_type {
     REC_ATTR = 'A',
     REC_DATA = 'D',
     REC_PREPEND = 'H',
+    REC_SKIP = 'K',
     REC_END = 'E',
 };
 
@@ -90,6 +94,7 @@ struct spool_writer {
     int ioerr;   /* an I/O error happened: only abort is left */
     int in_data; /* a D or H record was started: the envelope is closed */
     int have_sender;
+    int have_skip; /* a K record was written */
     size_t nrcpts, nparams, nattrs, env_bytes, prepend_bytes;
     uint64_t size;  /* message data bytes */
     uint32_t crc;   /* over every byte emitted so far, in file order */
@@ -110,6 +115,9 @@ struct spool_reader {
     int verifying;
     off_t data_off;    /* where the first D/H record starts */
     uint64_t rec_left; /* bytes left in the current D record while streaming */
+    uint64_t skip;     /* data bytes spool_read_data leaves out (K record + spool_read_skip) */
+    int have_skip;     /* a K record was seen */
+    int started;       /* spool_read_data was called */
     int at_end;
     size_t env_bytes, rcap, pcap, acap;
     struct spool_rcpt *rcpts;
@@ -680,6 +688,31 @@ spool_put_prepend(struct spool_writer *w, const void *p, size_t n, struct err *e
     return 0;
 }
 
+int
+spool_put_data_skip(struct spool_writer *w, uint64_t n, struct err *e)
+{
+    if (w->ioerr)
+        return err_set(e, ARC_ESTATE, "spool %s: write after an error", w->id);
+    if (w->have_skip)
+        return err_set(e, ARC_ESTATE, "spool %s: data skip given twice", w->id);
+    if (n > w->size)
+        return err_set(e, ARC_ERANGE, "spool %s: data skip %llu over the data size %llu", w->id,
+                       (unsigned long long)n, (unsigned long long)w->size);
+    w->in_data = 1;
+    size_t start;
+    int rc = rec_begin(w, REC_SKIP, 8, &start, e);
+    if (rc < 0)
+        return rc;
+    unsigned char v[8];
+    put_be32(v, (uint32_t)(n >> 32));
+    put_be32(v + 4, (uint32_t)n);
+    buf_append(&w->out, v, 8);
+    if ((rc = rec_end(w, start, e)) < 0)
+        return rc;
+    w->have_skip = 1;
+    return 0;
+}
+
 /* write_end - everything still buffered and the END record, in one write. */
 static int
 write_end(struct spool_writer *w, struct err *e)
@@ -1038,12 +1071,25 @@ verify(struct spool_reader *r, struct err *e)
             else
                 size += len;
             break;
+        case REC_SKIP:
+            if (!r->data_off)
+                r->data_off = (off_t)at;
+            if (len != 8 || r->have_skip)
+                return corrupt(r, e, "bad or repeated data skip record");
+            if ((rc = rd_get(r, r->rec, len, e)) < 0)
+                return rc;
+            r->have_skip = 1;
+            r->skip = get_be64(r->rec);
+            if (r->skip > size)
+                return corrupt(r, e, "data skip over the data size");
+            break;
         case REC_END:
             if (len != END_LEN)
                 return corrupt(r, e, "bad end record");
             if (!r->data_off)
                 r->data_off = (off_t)at;
-            r->env.size = size;
+            r->env.size = size - r->skip;
+            r->env.data_skip = r->skip;
             return check_end(r, size, e);
         default:
             return corrupt(r, e, "unknown record type");
@@ -1156,7 +1202,7 @@ next_data_record(struct spool_reader *r, struct err *e)
             r->at_end = 1;
         else if (h[0] == REC_DATA && len <= SPOOL_MAX_RECORD)
             r->rec_left = len;
-        else if (h[0] == REC_PREPEND && len <= SPOOL_MAX_RECORD)
+        else if ((h[0] == REC_PREPEND && len <= SPOOL_MAX_RECORD) || (h[0] == REC_SKIP && len == 8))
             rc = rd_stream(r, NULL, len, e);
         else
             rc = err_set(e, ARC_EIO, "spool %s: changed while being read", r->id);
@@ -1171,8 +1217,21 @@ ssize_t
 spool_read_data(struct spool_reader *r, void *buf, size_t cap, struct err *e)
 {
     size_t got = 0;
+    r->started = 1;
     if (cap > SSIZE_MAX)
         cap = SSIZE_MAX;
+    while (r->skip > 0) {
+        int rc = next_data_record(r, e);
+        if (rc < 0)
+            return rc;
+        if (r->at_end)
+            break;
+        uint64_t n = r->skip < r->rec_left ? r->skip : r->rec_left;
+        if ((rc = rd_stream(r, NULL, (size_t)n, e)) < 0)
+            return rc;
+        r->rec_left -= n;
+        r->skip -= n;
+    }
     while (got < cap) {
         int rc = next_data_record(r, e);
         if (rc < 0)
@@ -1188,6 +1247,20 @@ spool_read_data(struct spool_reader *r, void *buf, size_t cap, struct err *e)
         got += n;
     }
     return (ssize_t)got;
+}
+
+int
+spool_read_skip(struct spool_reader *r, uint64_t n, struct err *e)
+{
+    if (r->started)
+        return err_set(e, ARC_ESTATE, "spool %s: skip after reading began", r->id);
+    if (n > r->env.size)
+        return err_set(e, ARC_ERANGE, "spool %s: skip %llu over the data size %llu", r->id,
+                       (unsigned long long)n, (unsigned long long)r->env.size);
+    r->skip += n;
+    r->env.size -= n;
+    r->env.data_skip += n;
+    return 0;
 }
 
 struct spool_reader *

@@ -13,6 +13,8 @@
  *   spool_put_sender / _rcpt / _param / _attr   envelope records, before any data
  *   spool_write(w, p, n, e)          message bytes, buffered, any number of calls
  *   spool_put_prepend(w, p, n, e)    header fields to send before the data (ARC set)
+ *   spool_put_data_skip(w, n, e)     readers leave out the first n data bytes (a header
+ *                                    section rewritten into the prepend); once, after data
  *   spool_commit(w, id, e)           END + flush + fsync + close + rename + fsync(dir)
  *   spool_commit_flags(w, id, fl, e) the same; SPOOL_NOSYNC: END + close + rename only
  *                                    (published and readable, not durable: proxy mode)
@@ -21,7 +23,9 @@
  *   spool_read_open(sp, id, &r, e)   verify the whole file, then open it for reading
  *   spool_read_env(r)                envelope (sender, recipients, params, attrs, prepend)
  *   spool_read_data(r, buf, cap, e)  message bytes: fills buf (short only at the end),
- *                                    0 at the end, < 0 error
+ *                                    0 at the end, < 0 error; never the skipped ones
+ *   spool_read_skip(r, n, e)         before the first spool_read_data: leave out n more
+ *                                    data bytes (env.size shrinks, env.data_skip grows)
  *   spool_read_close(r)              NULL is fine; returns NULL
  *   spool_remove(sp, id, e)          unlink queue/ID and fsync the directory
  *   spool_remove_flags(sp, id, fl, e) SPOOL_NOSYNC: unlink only
@@ -122,7 +126,8 @@ struct spool_env {
     const struct spool_kv *attrs; /* order kept */
     size_t nattrs;
     struct span prepend; /* bytes to send before the data; may be empty */
-    uint64_t size;       /* message data bytes (without prepend) */
+    uint64_t size;       /* message data bytes (without prepend and skipped bytes) */
+    uint64_t data_skip;  /* stored data bytes spool_read_data leaves out (K record) */
 };
 
 /* spool_recover_fn - called by spool_recover once for each complete message. */
@@ -141,6 +146,8 @@ int spool_put_param(struct spool_writer *w, const char *key, const char *value, 
 int spool_put_attr(struct spool_writer *w, const char *key, const char *value, struct err *e);
 int spool_write(struct spool_writer *w, const void *p, size_t n, struct err *e);
 int spool_put_prepend(struct spool_writer *w, const void *p, size_t n, struct err *e);
+/* spool_put_data_skip - -ARC_ESTATE when given twice, -ARC_ERANGE over the data written */
+int spool_put_data_skip(struct spool_writer *w, uint64_t n, struct err *e);
 /* spool_commit - make the message durable; id_out (SPOOL_ID_MAX bytes) may be NULL.
  * w is freed in every case; on failure nothing of the message is left in the spool. */
 int spool_commit(struct spool_writer *w, char *id_out, struct err *e);
@@ -150,6 +157,8 @@ struct spool_writer *spool_abort(struct spool_writer *w);
 int spool_read_open(struct spool *sp, const char *id, struct spool_reader **rp, struct err *e);
 const struct spool_env *spool_read_env(const struct spool_reader *r);
 ssize_t spool_read_data(struct spool_reader *r, void *buf, size_t cap, struct err *e);
+/* spool_read_skip - -ARC_ESTATE after spool_read_data, -ARC_ERANGE over env.size */
+int spool_read_skip(struct spool_reader *r, uint64_t n, struct err *e);
 struct spool_reader *spool_read_close(struct spool_reader *r);
 int spool_remove(struct spool *sp, const char *id, struct err *e);
 int spool_remove_flags(struct spool *sp, const char *id, unsigned flags, struct err *e);

@@ -45,10 +45,12 @@ def setup_keys():
 
 def config(keys=None, policy="", mode="sv", extra=""):
     """A YAML config: mode, authserv_id, zone file, min_rsa_bits 1024; keys defaults to
-    the literal domain a.example with selector sa."""
+    the literal domain a.example with selector sa. remove_own_authres is off: the fixtures
+    chain two daemons with the same authserv_id, and these tests check that the message
+    after the added fields is the original (the removal has its tests in tests/dnsproxy)."""
     if keys is None:
         keys = 'domain: a.example\n  selector: sa\n  key_file: "%s"' % KEYS[("a.example", "sa")]
-    text = ('mode: %s\nauthserv_id: mx.test\ndns:\n  zone_file: "%s"\n'
+    text = ('mode: %s\nauthserv_id: mx.test\nremove_own_authres: false\ndns:\n  zone_file: "%s"\n'
             'keys:\n  min_rsa_bits: 1024\n  %s\n' % (mode, ZONE, keys))
     if policy:
         text += "policy:\n" + "".join("  %s\n" % line for line in policy.strip().split("\n"))
@@ -385,6 +387,9 @@ def t_reuse_auth_results(sink):
         a, _ = send(px, sink, vouched)
         check(seal_tags(a)["cv"] == "pass" and b"arc=fail" in a, "reuse on: %r" % seal_tags(a))
     with_proxy(sink, config(policy="reuse_auth_results: true"), on)
+    # with remove_own_authres on, the A-R to reuse is kept (not dropped before the seal)
+    with_proxy(sink, config(policy="reuse_auth_results: true").replace(
+        "remove_own_authres: false", "remove_own_authres: true"), on)
 
 
 def send_restart(px, sink, message):

@@ -6,7 +6,7 @@ plays the return port, smtpclient.Conversation plays the MTA, arcproxy runs in b
 signalled, by PID. Prints one line per test and "N passed, N failed"; exit 1 on failure.
 
 Not covered here: a real Postfix, crash safety under kill -9, queue mode and the minimum
-data rate (test_queue.py), ARC temperror (a zone file cannot produce one).
+data rate (test_queue.py), ARC temperror and keys from DNS (tests/dnsproxy).
 """
 
 import os

@@ -1108,10 +1108,59 @@ crash_kill9_loses_no_committed_message(void)
     tdir_remove(&t);
 }
 
+/* data_skip_leaves_out_the_rewritten_header - a K record (queue mode: the header section
+ * was rewritten into the prepend) and spool_read_skip (proxy mode) make the reader start
+ * past the old header, across data records; env.size shrinks accordingly. */
+static void
+data_skip_leaves_out_the_rewritten_header(void)
+{
+    struct tdir t;
+    tdir_make(&t);
+    struct spool *sp = open_ok(&t);
+    const size_t n = 200000;
+    unsigned char *data = malloc(n);
+    fill_pattern(data, n, 9);
+    struct spool_writer *w;
+    struct err e;
+    err_clear(&e);
+    OK(spool_create(sp, &w, &e));
+    OK(spool_put_sender(w, "a@example.org", &e));
+    OK(spool_put_rcpt(w, "b@example.net", NULL, NULL, &e));
+    OK(spool_write(w, data, n, &e));
+    ASSERT_EQ_INT(spool_put_data_skip(w, n + 1, &e), -ARC_ERANGE);
+    OK(spool_put_data_skip(w, 70000, &e)); /* past the first data record */
+    ASSERT_EQ_INT(spool_put_data_skip(w, 1, &e), -ARC_ESTATE);
+    OK(spool_put_prepend(w, "X: new\r\n", 8, &e));
+    char id[SPOOL_ID_MAX];
+    OK(spool_commit(w, id, &e));
+    size_t len;
+    unsigned char *got = read_all(sp, id, 4096, &len);
+    ASSERT_EQ_INT(len, n - 70000);
+    ASSERT(memcmp(got, data + 70000, len) == 0);
+    free(got);
+    struct spool_reader *r;
+    OK(spool_read_open(sp, id, &r, &e));
+    ASSERT_EQ_INT(spool_read_env(r)->size, n - 70000);
+    ASSERT_EQ_INT(spool_read_env(r)->data_skip, 70000);
+    ASSERT_EQ_MEM(spool_read_env(r)->prepend.p, spool_read_env(r)->prepend.n, "X: new\r\n", 8);
+    ASSERT_EQ_INT(spool_read_skip(r, n, &e), -ARC_ERANGE);
+    OK(spool_read_skip(r, 30000, &e)); /* more, on the reader side */
+    ASSERT_EQ_INT(spool_read_env(r)->size, n - 100000);
+    unsigned char b[10];
+    ASSERT_EQ_INT(spool_read_data(r, b, sizeof b, &e), 10);
+    ASSERT(memcmp(b, data + 100000, 10) == 0);
+    ASSERT_EQ_INT(spool_read_skip(r, 1, &e), -ARC_ESTATE);
+    spool_read_close(r);
+    free(data);
+    spool_close(sp);
+    tdir_remove(&t);
+}
+
 static const struct test_case cases[] = {
     {"round_trip_envelope_and_8bit_data", round_trip_envelope_and_8bit_data},
     {"round_trip_multi_megabyte_in_many_writes", round_trip_multi_megabyte_in_many_writes},
     {"empty_message_round_trips", empty_message_round_trips},
+    {"data_skip_leaves_out_the_rewritten_header", data_skip_leaves_out_the_rewritten_header},
     {"abort_removes_tmp_file", abort_removes_tmp_file},
     {"recover_removes_tmp_leftovers", recover_removes_tmp_leftovers},
     {"truncated_file_at_every_offset_is_incomplete", truncated_file_at_every_offset_is_incomplete},
