@@ -32,8 +32,12 @@
 #include "smtp/server.h"
 #include "util/buf.h"
 
-#define PROXY_CHUNK     (64 * 1024)  /* spool write / read unit */
-#define PROXY_JQ_MAX    (256 * 1024) /* queued spool bytes before upstream reading pauses */
+#define PROXY_CHUNK  (64 * 1024)  /* spool write / read unit */
+#define PROXY_JQ_MAX (256 * 1024) /* queued spool bytes before upstream reading pauses */
+/* PROXY_MEM_MAX - proxy mode: a message up to this size stays in memory (no spool file,
+ * no read jobs); one that grows past it is spilled to the spool and goes on as before.
+ * Memory for message bytes is bounded by max_sessions x PROXY_MEM_MAX (docs/design.md). */
+#define PROXY_MEM_MAX   (256 * 1024)
 #define PROXY_LOG_REPLY 160
 
 struct cidr {
@@ -190,6 +194,7 @@ struct job {
     struct keyq *keys;
     size_t nkeys, nkeys_left;
     uint64_t data_skip; /* header rewritten into prepend: downstream skips these bytes */
+    int mem;            /* END, proxy mode: the whole message is in data; no spool file */
 };
 
 /* keyq - one key record a job waits for (keys.c); the loop fills st/txt. */
@@ -243,6 +248,10 @@ struct sess {
     struct buf prepend;
     int body_reading; /* a READ job is queued or running */
     int body_eof;
+    /* proxy mode, a message of at most PROXY_MEM_MAX: kept here, never spooled */
+    int mem;             /* the transaction's bytes are in acc (DATA) or mem_body (end) */
+    struct buf mem_body; /* after the END job: the message as received */
+    uint64_t mem_skip;   /* bytes of mem_body replaced by the rewritten header (prepend) */
     /* the summary line */
     char arc_res[32];
     char seal_note[200];

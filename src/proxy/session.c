@@ -19,6 +19,10 @@
  * DATA downstream, the new header fields, the file in 64 KiB read jobs (each read waits
  * for the previous chunk's write to complete), "."; downstream's reply goes upstream.
  * Downstream failures become 451 4.4.x; nothing but downstream's own 250 becomes a 250.
+ * A message of at most PROXY_MEM_MAX bytes never touches the spool: it stays in s->acc,
+ * the end-of-data job runs the engine only (j->mem), and body_start sends it from memory
+ * (s->mem_body) in one go; the first byte past the bound spills it (JOB_CREATE, the held
+ * bytes as one JOB_WRITE) and the message goes on as above.
  *
  * Queue mode (delivery: queue): MAIL and RCPT are answered here (XFORWARD attributes kept
  * for the file); at end of data the job runs the engine, writes its header fields into
@@ -96,6 +100,9 @@ txn_clear(struct sess *s)
     s->arc_err[0] = '\0';
     buf_free(&s->acc);
     buf_free(&s->prepend);
+    buf_free(&s->mem_body);
+    s->mem = 0;
+    s->mem_skip = 0;
     s->txn = s->in_msg = s->mail_deferred = s->end_ds = 0;
     s->spool_failed = 0;
     s->body_eof = 0;
@@ -231,6 +238,21 @@ body_start(struct sess *s)
         ds_kill(ds);
         fail_end(s, smtp_reply_text(SMTP_R_LOCAL_ERROR));
         return;
+    }
+    if (s->mem) { /* the whole message is here: no read jobs */
+        size_t skip = s->mem_skip < s->mem_body.len ? (size_t)s->mem_skip : s->mem_body.len;
+        int rc = 0;
+        if (s->mem_body.len > skip)
+            rc = smtp_client_body(ds->c, s->mem_body.data + skip, s->mem_body.len - skip);
+        if (rc == 0)
+            rc = smtp_client_body_end(ds->c);
+        buf_free(&s->mem_body);
+        if (rc < 0) {
+            ds_kill(ds);
+            fail_end(s, smtp_reply_text(SMTP_R_LOCAL_ERROR));
+            return;
+        }
+        s->body_eof = 1;
     }
     ds_arm(ds, s->conf->o.ds_timeout_ms);
     ds_flush(ds);
@@ -403,6 +425,12 @@ end_done(struct sess *s, struct job *j)
     buf_free(&s->prepend);
     s->prepend = j->prepend;
     buf_init(&j->prepend, 0);
+    if (j->mem) {
+        buf_free(&s->mem_body);
+        s->mem_body = j->data;
+        buf_init(&j->data, 0);
+        s->mem_skip = j->data_skip;
+    }
     struct ds *ds = s->ds;
     if (!ds || !ds->ready || ds->op != DS_OP_NONE || smtp_client_data(ds->c) < 0) {
         fail_end(s, "451 4.4.2 downstream connection lost");
@@ -555,6 +583,23 @@ queue_attrs(struct sess *s, struct job *j)
     }
 }
 
+/* spool_start - the spool file for this transaction: JOB_CREATE with the envelope. */
+static void
+spool_start(struct sess *s)
+{
+    struct job *j = job_new(s, JOB_CREATE);
+    j->gen = s->gen;
+    j->sender = xstrdup(s->sender ? s->sender : "");
+    j->nrcpt = s->nrcpt;
+    j->rcpt = strv_dup(s->rcpt, s->nrcpt * 3);
+    j->nparams = s->nparams;
+    j->params = strv_dup(s->params, s->nparams * 2);
+    if (s->conf->o.delivery == PROXY_DELIVERY_QUEUE)
+        queue_attrs(s, j);
+    s->spool_used = 1;
+    job_enqueue(s, j);
+}
+
 static void
 hook_data_start(void *ctx)
 {
@@ -577,18 +622,11 @@ hook_data_start(void *ctx)
         s->am = arc_msg_new(&ao);
     }
     buf_init(&s->acc, 0);
-    struct job *j = job_new(s, JOB_CREATE);
-    j->gen = s->gen;
-    j->sender = xstrdup(s->sender ? s->sender : "");
-    j->nrcpt = s->nrcpt;
-    j->rcpt = strv_dup(s->rcpt, s->nrcpt * 3);
-    j->nparams = s->nparams;
-    j->params = strv_dup(s->params, s->nparams * 2);
-    if (queue)
-        queue_attrs(s, j);
-    s->spool_used = 1;
     s->in_msg = 1;
-    job_enqueue(s, j);
+    if (queue)
+        spool_start(s);
+    else
+        s->mem = 1; /* spooled only if it grows past PROXY_MEM_MAX (hook_data) */
     reply_up(s, smtp_reply_text(SMTP_R_DATA_GO));
 }
 
@@ -627,6 +665,7 @@ acc_flush(struct sess *s, enum job_kind kind)
             snprintf(j->e.text, sizeof j->e.text, "%s", s->arc_err);
         j->remote_ip = dup_or_null(s->xf_addr);
         j->now = (int64_t)time(NULL);
+        j->mem = s->mem;
         policy_facts(s, j);
     }
     job_enqueue(s, j);
@@ -643,6 +682,16 @@ hook_data(void *ctx, const char *p, size_t n)
             s->arc_bad = 1;
             snprintf(s->arc_err, sizeof s->arc_err, "%.150s", e.text);
         }
+    }
+    if (s->mem && n <= PROXY_MEM_MAX - s->acc.len) {
+        buf_append(&s->acc, p, n);
+        return;
+    }
+    if (s->mem) { /* past the bound: spill what is held, then the usual 64 KiB writes */
+        s->mem = 0;
+        spool_start(s);
+        if (s->acc.len)
+            acc_flush(s, JOB_WRITE);
     }
     while (n) {
         size_t room = PROXY_CHUNK - s->acc.len;

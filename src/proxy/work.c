@@ -7,7 +7,9 @@
  * finishes the engine and lists the keys (j->need_keys); the loop looks them up (keys.c)
  * and job_resume runs the second half: keys supplied, verify, seal, Authentication-
  * Results, the header rewritten when upstream A-R fields were dropped, then (queue mode)
- * the durable commit or (proxy mode) the file opened for reading.
+ * the durable commit or (proxy mode) the file opened for reading. A proxy-mode message
+ * kept in memory (j->mem, at most PROXY_MEM_MAX) makes the same END job with no spool
+ * call at all: its bytes stay in j->data for the loop to send.
  *
  *   job_resume(s, j)       the second run of a JOB_END (keys.c, on the loop)
  *
@@ -469,6 +471,21 @@ do_end(struct job *j, struct proxy *px, const struct proxy_conf *c, struct sess_
         do_end_queue(j, c, wk);
         return;
     }
+    if (j->mem) {
+        /* the message is in j->data: no writer, no file, no reader (wk untouched) */
+        if (j->phase == 0 && j->am)
+            arc_begin(j, c);
+        if (j->phase == 0 && j->need_keys)
+            return; /* the loop looks the keys up, then job_resume */
+        j->need_keys = 0;
+        if (j->keys_cancelled) {
+            j->temperror = 1;
+        } else if (j->am) {
+            do_arc(j, c);
+            rewrite_header(j);
+        }
+        return;
+    }
     if (j->phase == 0) {
         do_write(j, wk);
         if (wk->w && !wk->failed) {
@@ -575,7 +592,8 @@ after_cb(uv_work_t *req, int status)
     if (j->kind == JOB_END && j->need_keys && status == 0) {
         /* the first half is done; the session stays busy while its keys are looked up */
         j->need_keys = 0;
-        buf_free(&j->data);
+        if (!j->mem)
+            buf_free(&j->data); /* written; an in-memory message is still to be sent */
         s->job_busy = 1;
         keys_start(s, j);
         return;

@@ -688,6 +688,93 @@ def t_config_file_seals(sink):
         check(px.stop() == 0, "exit status")
 
 
+# ---- proxy mode keeps a small message in memory (PROXY_MEM_MAX, src/proxy/proxy_int.h) ---
+
+MEM_MAX = 256 * 1024
+
+
+def sized(n, tag=b""):
+    """A message of exactly n bytes (CRLF lines, no dot at a line start)."""
+    head = MSG + tag
+    fill = n - len(head)
+    lines = []
+    while fill > 0:
+        k = min(fill, 78)
+        if k < 2:  # never leave a bare CR: widen the previous line instead
+            lines[-1] = lines[-1][:-2] + b"z" * k + b"\r\n"
+            break
+        lines.append(b"z" * (k - 2) + b"\r\n")
+        fill -= k
+    m = head + b"".join(lines)
+    assert len(m) == n, (len(m), n)
+    return m
+
+
+def t_mem_no_spool_file(px, sink):
+    """A message held mid-DATA: below the bound no spool file exists; one byte past it the
+    message is spilled (a file in tmp/) and still arrives byte-exact."""
+    body = sized(MEM_MAX + 4096)
+    cut = MEM_MAX - 1000
+    with px.conv() as c:
+        c.ehlo()
+        c.cmd("MAIL FROM:<a@example.org>", "250")
+        c.cmd("RCPT TO:<b@example.net>", "250")
+        c.cmd("DATA", "354")
+        c.send_raw(body[:cut])
+        time.sleep(0.5)
+        check(px.spool_files() == [], "in-memory message made spool files: %r" % px.spool_files())
+        c.send_raw(body[cut:MEM_MAX + 1])
+        check(wait_until(lambda: any(f.startswith("tmp/") for f in px.spool_files())),
+              "no spool file after the bound was passed")
+        c.send_raw(body[MEM_MAX + 1:] + b".\r\n")
+        c.expect("250")
+        c.quit()
+    check(sink.last()["data"] == body, "spilled message not byte-exact")
+    check(wait_until(lambda: px.spool_files() == []), "spool not empty: %r" % px.spool_files())
+
+
+def t_mem_bound_byte_exact(px, sink):
+    with px.conv(timeout=30) as c:
+        c.ehlo()
+        for n in (MEM_MAX - 1, MEM_MAX, MEM_MAX + 1, 300):
+            body = sized(n)
+            c.send_message("a@example.org", ["b@example.net"], body, timeout=30)
+            check(sink.last()["data"] == body, "%d-byte message not byte-exact" % n)
+        c.quit()
+    check(re.search(r"qid=- client=", px.text()), "in-memory summary without qid=-")
+
+
+def t_mem_sv_bound_and_authres(sink):
+    """Mode sv: messages just below and above the bound sealed and verified; our own
+    upstream A-R removed (header rewrite) from an in-memory and from a spooled message."""
+    key, rec = keygen("mem.example", "m1")
+    zone = os.path.join(WORK, "zone-mem")
+    with open(zone, "wb") as f:
+        f.write(rec)
+    px = Proxy(sink.port, "--authserv-id", "mx.mem.example", "--seal-domain", "mem.example",
+               "--seal-selector", "m1", "--seal-key", key, "--dns-zone", zone, mode="sv")
+    own = b"Authentication-Results: mx.mem.example; arc=pass (forged)\r\n"
+    try:
+        with px.conv(timeout=30) as c:
+            c.ehlo()
+            for n, forged in ((MEM_MAX - 1, False), (MEM_MAX + 1, False), (2000, True),
+                              (MEM_MAX + 1, True)):
+                body = sized(n)
+                sent = own + body if forged else body
+                c.send_message("a@example.org", ["b@example.net"], sent, timeout=30)
+                got = sink.last()["data"]
+                check(got.endswith(body), "%d bytes: original not kept after the new fields" % n)
+                added = got[:len(got) - len(body)]
+                check(b"ARC-Seal:" in added, "%d bytes: not sealed" % n)
+                check(b"(forged)" not in got, "%d bytes: own A-R not removed" % n)
+                rc, out = verify(zone, got)
+                check(rc == 0 and out and out[0] == "arc=pass", "%d: verify %r %r" % (n, rc, out))
+            c.quit()
+    finally:
+        check(px.stop() == 0, "exit status")
+    check(px.spool_files() == [], "spool not empty: %r" % px.spool_files())
+
+
 def main():
     if not BIN or not os.access(BIN, os.X_OK):
         print("usage: test_proxy.py path/to/arcproxy")
@@ -717,6 +804,8 @@ def main():
             ("bare_lf_smuggling_rejected", t_bare_lf),
             ("unknown_and_bad_sequence", t_unknown_and_sequence),
             ("oversized_552", t_oversize),
+            ("mem_no_spool_file_until_spilled", t_mem_no_spool_file),
+            ("mem_bound_byte_exact", t_mem_bound_byte_exact),
             ("spool_empty_afterwards", t_spool_empty),
         ]
         for name, fn in shared:
@@ -729,6 +818,7 @@ def main():
                          ("session_limit_timeouts_xforward_acl", t_limits_and_timeouts),
                          ("sigterm_drains_in_flight", t_sigterm_drains),
                          ("mode_sv_v_seal_verify", t_mode_sv),
+                         ("mem_sv_bound_and_own_authres", t_mem_sv_bound_and_authres),
                          ("ipv6_listener", t_ipv6_listener),
                          ("config_file_errors", t_config_flag),
                          ("config_file_seals", t_config_file_seals)]:
