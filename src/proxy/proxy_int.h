@@ -36,8 +36,11 @@
 #define PROXY_JQ_MAX (256 * 1024) /* queued spool bytes before upstream reading pauses */
 /* PROXY_MEM_MAX - proxy mode: a message up to this size stays in memory (no spool file,
  * no read jobs); one that grows past it is spilled to the spool and goes on as before.
- * Memory for message bytes is bounded by max_sessions x PROXY_MEM_MAX (docs/design.md). */
+ * PROXY_MEM_TOTAL - what all sessions together hold that way: a message that would pass
+ * it is spilled too, so held message bytes stay below min(max_sessions x PROXY_MEM_MAX,
+ * PROXY_MEM_TOTAL) (docs/design.md). */
 #define PROXY_MEM_MAX   (256 * 1024)
+#define PROXY_MEM_TOTAL (64 * 1024 * 1024)
 #define PROXY_LOG_REPLY 160
 
 struct cidr {
@@ -94,6 +97,7 @@ struct proxy {
     struct sess *sessions;        /* doubly linked */
     unsigned nsessions;
     unsigned long next_id;
+    size_t mem_held;        /* message bytes sessions hold in memory (PROXY_MEM_TOTAL) */
     char rbuf[PROXY_CHUNK]; /* the one read buffer: read callbacks consume it at once */
     int rbuf_busy;
     /* queue mode (runner.c) */
@@ -252,6 +256,7 @@ struct sess {
     int mem;             /* the transaction's bytes are in acc (DATA) or mem_body (end) */
     struct buf mem_body; /* after the END job: the message as received */
     uint64_t mem_skip;   /* bytes of mem_body replaced by the rewritten header (prepend) */
+    size_t mem_held;     /* this transaction's share of px->mem_held */
     /* the summary line */
     char arc_res[32];
     char seal_note[200];

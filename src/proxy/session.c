@@ -75,6 +75,14 @@ strv_dup(char **v, size_t n)
     return out;
 }
 
+/* mem_release - the transaction's in-memory bytes no longer count (freed or spilled). */
+static void
+mem_release(struct sess *s)
+{
+    s->px->mem_held -= s->mem_held <= s->px->mem_held ? s->mem_held : s->px->mem_held;
+    s->mem_held = 0;
+}
+
 /* txn_clear - forget the loop side of the transaction (not the spool: see txn_reset). */
 static void
 txn_clear(struct sess *s)
@@ -101,6 +109,7 @@ txn_clear(struct sess *s)
     buf_free(&s->acc);
     buf_free(&s->prepend);
     buf_free(&s->mem_body);
+    mem_release(s);
     s->mem = 0;
     s->mem_skip = 0;
     s->txn = s->in_msg = s->mail_deferred = s->end_ds = 0;
@@ -683,12 +692,15 @@ hook_data(void *ctx, const char *p, size_t n)
             snprintf(s->arc_err, sizeof s->arc_err, "%.150s", e.text);
         }
     }
-    if (s->mem && n <= PROXY_MEM_MAX - s->acc.len) {
+    if (s->mem && n <= PROXY_MEM_MAX - s->acc.len && n <= PROXY_MEM_TOTAL - s->px->mem_held) {
         buf_append(&s->acc, p, n);
+        s->mem_held += n;
+        s->px->mem_held += n;
         return;
     }
     if (s->mem) { /* past the bound: spill what is held, then the usual 64 KiB writes */
         s->mem = 0;
+        mem_release(s);
         spool_start(s);
         if (s->acc.len)
             acc_flush(s, JOB_WRITE);
