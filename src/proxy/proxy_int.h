@@ -136,7 +136,7 @@ struct ds {
     size_t writing; /* bytes handed to uv_write, not yet completed */
 };
 
-enum job_kind { JOB_CREATE, JOB_WRITE, JOB_END, JOB_READ, JOB_FINISH };
+enum job_kind { JOB_CREATE, JOB_WRITE, JOB_END, JOB_READ, JOB_FINISH, JOB_DROP };
 
 /* the worker side of a session: only jobs touch it */
 struct sess_wk {
@@ -144,6 +144,8 @@ struct sess_wk {
     struct spool_reader *r;
     char qid[SPOOL_ID_MAX]; /* committed file to remove */
     int failed;             /* a spool error: the rest of the message is dropped */
+    int arc_bad;            /* the engine refused the bytes fed so far (arc_err says why) */
+    char arc_err[160];
 };
 
 struct job {
@@ -151,9 +153,10 @@ struct job {
     struct sess *s;
     struct job *next;
     enum job_kind kind;
-    struct buf data; /* WRITE/END: bytes to write; READ: bytes read */
-    unsigned gen;    /* the session's transaction number when queued */
-    int rc;          /* 0 or -ARC_E*; READ: 0 at the end, 1 with data */
+    struct buf data;      /* WRITE/END: bytes to write; READ: bytes read */
+    struct arc_msg *feed; /* WRITE: the session's engine (borrowed): data is fed to it */
+    unsigned gen;         /* the session's transaction number when queued */
+    int rc;               /* 0 or -ARC_E*; READ: 0 at the end, 1 with data */
     struct err e;
     /* CREATE: the envelope, copied */
     char *sender;
@@ -166,7 +169,7 @@ struct job {
     char qid[SPOOL_ID_MAX];
     /* END: the engine's part */
     struct arc_msg *am;
-    int arc_bad;     /* feed failed on the loop: parse error text in e */
+    int arc_bad;     /* END: the engine refused the message's bytes: why in e */
     char *remote_ip; /* for the AAR and the A-R */
     int64_t now;
     struct sockaddr_storage client; /* for the policy: XFORWARD ADDR, else the peer */
@@ -242,8 +245,6 @@ struct sess {
     uint64_t t_data, data_bytes; /* minimum data rate: DATA start (ms), bytes since */
     char ds_fail[300];           /* downstream lost inside the transaction: the 4xx owed */
     struct arc_msg *am;
-    int arc_bad;
-    char arc_err[160];
     struct buf acc;
     uint64_t msg_size, t_start;
     char qid[SPOOL_ID_MAX];

@@ -84,6 +84,25 @@ mem_release(struct sess *s)
 }
 
 /* txn_clear - forget the loop side of the transaction (not the spool: see txn_reset). */
+/* am_drop - let go of the session's engine. Jobs still queued or running may feed it
+ * (WRITE jobs borrow it), so it is freed by a JOB_DROP queued after them. */
+static void
+am_drop(struct sess *s)
+{
+    if (!s->am)
+        return;
+    if (!s->job_busy && !s->jq_head) {
+        s->am = arc_msg_free(s->am);
+        s->wk.arc_bad = 0; /* no job runs: the worker side is ours */
+        return;
+    }
+    struct job *j = job_new(s, JOB_DROP);
+    j->gen = s->gen;
+    j->am = s->am;
+    s->am = NULL;
+    job_enqueue(s, j);
+}
+
 static void
 txn_clear(struct sess *s)
 {
@@ -103,9 +122,7 @@ txn_clear(struct sess *s)
     }
     s->xf_present = 0;
     s->ds_fail[0] = '\0';
-    s->am = arc_msg_free(s->am);
-    s->arc_bad = 0;
-    s->arc_err[0] = '\0';
+    am_drop(s);
     buf_free(&s->acc);
     buf_free(&s->prepend);
     buf_free(&s->mem_body);
@@ -504,6 +521,7 @@ sess_job_done(struct sess *s, struct job *j)
             s->body_reading = 0;
         break;
     case JOB_FINISH:
+    case JOB_DROP:
         break;
     }
 }
@@ -666,12 +684,11 @@ acc_flush(struct sess *s, enum job_kind kind)
     buf_free(&j->data);
     j->data = s->acc;
     buf_init(&s->acc, 0);
+    if (kind == JOB_WRITE)
+        j->feed = s->am; /* borrowed: freed only by END or a JOB_DROP queued later */
     if (kind == JOB_END) {
-        j->am = s->am;
+        j->am = s->am; /* fed with j->data on the worker first (wk_feed_end) */
         s->am = NULL;
-        j->arc_bad = s->arc_bad;
-        if (s->arc_bad)
-            snprintf(j->e.text, sizeof j->e.text, "%s", s->arc_err);
         j->remote_ip = dup_or_null(s->xf_addr);
         j->now = (int64_t)time(NULL);
         j->mem = s->mem;
@@ -684,14 +701,6 @@ static void
 hook_data(void *ctx, const char *p, size_t n)
 {
     struct sess *s = ctx;
-    if (s->am && !s->arc_bad) {
-        struct err e;
-        err_clear(&e);
-        if (arc_msg_feed(s->am, p, n, &e) < 0) {
-            s->arc_bad = 1;
-            snprintf(s->arc_err, sizeof s->arc_err, "%.150s", e.text);
-        }
-    }
     if (s->mem && n <= PROXY_MEM_MAX - s->acc.len && n <= PROXY_MEM_TOTAL - s->px->mem_held) {
         buf_append(&s->acc, p, n);
         s->mem_held += n;
@@ -734,7 +743,7 @@ hook_data_abort(void *ctx, const char *why)
     log_escape(w, sizeof w, why, strlen(why));
     log_info("%s: message rejected: %s", s->id, w);
     s->in_msg = 0;
-    s->am = arc_msg_free(s->am);
+    am_drop(s);
     buf_free(&s->acc);
 }
 
@@ -836,7 +845,7 @@ sess_close(struct sess *s)
         j->gen = s->gen;
         job_enqueue(s, j);
     }
-    s->am = arc_msg_free(s->am);
+    am_drop(s);
     s->nclosing = 2;
     uv_close((uv_handle_t *)&s->tcp, up_close_cb);
     uv_close((uv_handle_t *)&s->timer, up_close_cb);

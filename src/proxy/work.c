@@ -104,6 +104,35 @@ do_create(struct job *j, struct spool *sp, struct sess_wk *wk)
         wk_fail(wk, j, rc);
 }
 
+/* wk_feed - message bytes into the engine, on the worker (body hashing never runs on
+ * the loop); after a refusal the rest is not fed and the END job reports it. */
+static void
+wk_feed(struct sess_wk *wk, struct arc_msg *am, const struct buf *data)
+{
+    if (!am || wk->arc_bad || data->len == 0)
+        return;
+    struct err e;
+    err_clear(&e);
+    if (arc_msg_feed(am, data->data, data->len, &e) < 0) {
+        wk->arc_bad = 1;
+        snprintf(wk->arc_err, sizeof wk->arc_err, "%.150s", e.text);
+    }
+}
+
+/* wk_feed_end - the END job's bytes into its engine, then the feed state into the job
+ * (arc_bad: arc_begin reports the message as unparseable) and reset for the next one. */
+static void
+wk_feed_end(struct job *j, struct sess_wk *wk)
+{
+    wk_feed(wk, j->am, &j->data);
+    if (wk->arc_bad && j->am) {
+        j->arc_bad = 1;
+        snprintf(j->e.text, sizeof j->e.text, "%s", wk->arc_err);
+    }
+    wk->arc_bad = 0;
+    wk->arc_err[0] = '\0';
+}
+
 static void
 do_write(struct job *j, struct sess_wk *wk)
 {
@@ -419,6 +448,7 @@ do_end_queue(struct job *j, const struct proxy_conf *c, struct sess_wk *wk)
 {
     if (j->phase == 0) {
         do_write(j, wk);
+        wk_feed_end(j, wk);
         if (j->am)
             arc_begin(j, c);
         if (j->need_keys && wk->w && !wk->failed)
@@ -472,7 +502,9 @@ do_end(struct job *j, struct proxy *px, const struct proxy_conf *c, struct sess_
         return;
     }
     if (j->mem) {
-        /* the message is in j->data: no writer, no file, no reader (wk untouched) */
+        /* the message is in j->data: no writer, no file, no reader */
+        if (j->phase == 0)
+            wk_feed_end(j, wk);
         if (j->phase == 0 && j->am)
             arc_begin(j, c);
         if (j->phase == 0 && j->need_keys)
@@ -488,6 +520,7 @@ do_end(struct job *j, struct proxy *px, const struct proxy_conf *c, struct sess_
     }
     if (j->phase == 0) {
         do_write(j, wk);
+        wk_feed_end(j, wk);
         if (wk->w && !wk->failed) {
             int rc = spool_commit_flags(wk->w, wk->qid, SPOOL_NOSYNC, &j->e);
             wk->w = NULL;
@@ -568,6 +601,7 @@ work_cb(uv_work_t *req)
         break;
     case JOB_WRITE:
         do_write(j, &s->wk);
+        wk_feed(&s->wk, j->feed, &j->data);
         break;
     case JOB_END:
         do_end(j, s->px, s->conf, &s->wk);
@@ -577,6 +611,10 @@ work_cb(uv_work_t *req)
         break;
     case JOB_FINISH:
         do_finish(j, s->px, &s->wk);
+        break;
+    case JOB_DROP: /* j->am, the engine of an abandoned message, is freed with j */
+        s->wk.arc_bad = 0;
+        s->wk.arc_err[0] = '\0';
         break;
     }
 }
