@@ -114,7 +114,7 @@ enum proxy_delivery {
 #define PROXY_RATE_GRACE_MS 5000 /* the minimum data rate applies after this much DATA */
 
 struct proxy_opts {
-    const char *listen[PROXY_MAX_LISTEN]; /* "127.0.0.1:10025", "[::1]:10025" */
+    const char *listen[PROXY_MAX_LISTEN]; /* "127.0.0.1:10025", "[::1]:10025", "unix:/path" */
     size_t nlisten;                       /* default 1: 127.0.0.1:10025 */
     const char *downstream;               /* default "127.0.0.1:10026" */
     const char *hostname;                 /* greeting and EHLO; NULL: gethostname() */
@@ -155,6 +155,15 @@ struct proxy_opts {
     uint64_t max_age_ms;               /* queue mode: then failed, DSN; 5 days */
     unsigned max_deliveries;           /* queue mode: concurrent deliveries; 10 */
     uint64_t min_data_rate;            /* bytes/s over DATA after a grace period; 0: off */
+    /* configuration keys (0 / NULL: the default in parentheses) */
+    const char *helo_name;                /* EHLO name downstream (hostname) */
+    unsigned ds_data_timeout_ms;          /* downstream's reply to the final "." (ds_timeout_ms) */
+    size_t max_header_bytes;              /* header section, upstream and engine (256 KiB) */
+    size_t max_header_fields;             /* (1000) */
+    size_t max_line;                      /* command line with CRLF (2048) */
+    unsigned max_errors;                  /* protocol errors before 421 (20) */
+    int no_dsn, no_smtputf8, no_8bitmime; /* do not offer the extension (offered) */
+    int unparseable_reject;               /* unparseable message: 550 5.6.0 (passed on unsealed) */
 };
 
 void proxy_opts_default(struct proxy_opts *o);
