@@ -15,7 +15,7 @@
  *            a worker, key lookups on the loop (keys.c), verify+seal on a worker; ARC set
  *            and/or Authentication-Results prepended; temperror -> 451 4.7.0 (or pass
  *            unsealed with arc=temperror, on_temperror); unparseable messages passed on
- *            unsealed; one summary log line per message.
+ *            unsealed (or 550 5.6.0, unparseable_reject); one summary log line per message.
  *   DONE     non-blocking DNS (issue 4): the resolver (src/dns/resolver.h) on the loop,
  *            from dns.* (o->dns_config) with dns.zone_file as its source when set; cache
  *            shared by all sessions; a closing session cancels its lookups; DNS metrics
@@ -40,6 +40,11 @@
  *            retry_max, max_age expiry, DSNs via src/queue/dsn.h (not for <> or NOTIFY
  *            without FAILURE), recovery at start, SIGTERM drain; proxy mode publishes
  *            without fsync; limits.min_data_rate (421 4.4.2 after PROXY_RATE_GRACE_MS).
+ *   DONE     every configuration key (issue 5): unix-socket listeners (uv_pipe_t; 0660,
+ *            stale file removed at start only when nothing accepts on it, removed at a
+ *            clean exit; clients count as local: XFORWARD allowed, no peer address),
+ *            helo_name, ds_data_timeout_ms (reply to the final "."), header/line/error
+ *            limits (server and engine), extensions offered, unparseable_reject (550 5.6.0).
  *   NOT YET  downstream connection pool shared between sessions and deliveries; small
  *            messages kept in memory instead of the spool; DSN for NOTIFY=DELAY.
  *
