@@ -145,12 +145,16 @@ listen_unix(struct proxy *px, const char *addr, struct err *e)
         memset(&sa, 0, sizeof sa);
         sa.sun_family = AF_UNIX;
         memcpy(sa.sun_path, path, strlen(path) + 1);
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        int live = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-        if (fd >= 0)
-            close(fd);
-        if (live)
-            return err_set(e, ARC_EIO, "listen on %s: something accepts on it already", addr);
+        /* stale only when the connect is refused: EAGAIN (a full backlog), EACCES and the
+         * like leave the file alone */
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+            return err_set(e, ARC_EIO, "listen on %s: socket: %s", addr, strerror(errno));
+        int cr = connect(fd, (struct sockaddr *)&sa, sizeof sa), cerr = errno;
+        close(fd);
+        if (cr == 0 || cerr != ECONNREFUSED)
+            return err_set(e, ARC_EIO, "listen on %s: something accepts on it already (%s)", addr,
+                           cr == 0 ? "connected" : strerror(cerr));
         if (unlink(path) != 0 && errno != ENOENT)
             return err_set(e, ARC_EIO, "listen on %s: remove stale socket: %s", addr,
                            strerror(errno));
