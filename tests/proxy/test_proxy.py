@@ -829,6 +829,18 @@ def t_cfg_on_unparseable(sink):
               "passed on unchanged: %r" % m["data"][:200])
     finally:
         check(px.stop() == 0, "exit status")
+    sink.reset()
+    px = Proxy(sink.port, config=base + "on_unparseable: reject\ndelivery: queue\n")
+    try:
+        with px.conv() as c:
+            c.ehlo()
+            r = c.send_message("bad@example.org", ["b@example.net"], BROKEN, final="550")
+            check(r.first.startswith("550 5.6.0"), "queue mode reject: %s" % r)
+            c.quit()
+        check(px.spool_files() == [], "queued: %r" % px.spool_files())
+        check(sink.messages() == [], "delivered in queue mode")
+    finally:
+        check(px.stop() == 0, "exit status")
 
 
 def t_cfg_unix_listener(sink):
