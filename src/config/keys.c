@@ -38,7 +38,7 @@ static const char *const level_values[] = {"error", "warn", "info", "debug", NUL
 /* clang-format off */
 const struct cfg_key cfg_keys[] = {
     {"listen", CFG_T_ADDRLIST, CFG_F_NONEMPTY, OFF(listen), "127.0.0.1:10025", 0, 0, NULL, 0,
-     "Addresses to accept mail from the MTA on (its content filter): IPv4:port, [IPv6]:port or unix:/path."},
+     "Addresses to accept mail from the MTA on (its content filter): IPv4:port, [IPv6]:port or unix:/path (0660; its clients may send XFORWARD)."},
 
     {"downstream.address", CFG_T_ADDRESS, 0, OFF(downstream.address), "127.0.0.1:10026", 0, 0, NULL, 0,
      "Where filtered mail goes: the MTA's return listener."},
@@ -60,7 +60,7 @@ const struct cfg_key cfg_keys[] = {
     {"hostname", CFG_T_STRING, CFG_F_DOMAIN | CFG_F_HOSTDEF, OFF(hostname), "", 0, 0, NULL, 0,
      "Name in the SMTP greeting and EHLO reply; empty: this host's name."},
     {"xforward_hosts", CFG_T_CIDRLIST, 0, OFF(xforward_hosts), "127.0.0.0/8 ::1/128", 0, 0, NULL, 0,
-     "Clients allowed to send XFORWARD (the MTA), as address/prefix blocks; empty: nobody."},
+     "Clients allowed to send XFORWARD (the MTA), as address/prefix blocks; empty: nobody (unix-socket clients always may)."},
 
     {"limits.max_sessions", CFG_T_INT, 0, OFF(limits.max_sessions), "100", 1, 100000, NULL, 0,
      "Concurrent sessions from the MTA; more get 421 4.3.2."},
@@ -97,7 +97,7 @@ const struct cfg_key cfg_keys[] = {
     {"remove_own_authres", CFG_T_BOOL, 0, OFF(remove_own_authres), "true", 0, 0, NULL, 0,
      "Modes v, s, sv: remove Authentication-Results fields from upstream that carry our authserv_id before ours is added (RFC 8601 section 5); they were forged or are stale."},
     {"on_unparseable", CFG_T_ENUM, 0, OFF(on_unparseable), "pass", 0, 0, unparseable_values, 0,
-     "A message the ARC engine cannot parse: pass it on unsealed (logged) or reject it."},
+     "A message the ARC engine cannot parse (modes v, s, sv): pass it on unsealed (logged) or reject it with 550 5.6.0."},
 
     {"keys.domain", CFG_T_STRING, CFG_F_DOMAIN, OFF(keys.domain), "", 0, 0, NULL, 0,
      "Default sealing domain (d=), used as it is with keys.use_domain literal; empty: no default key. Set with keys.selector and keys.key_file."},

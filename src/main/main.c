@@ -90,11 +90,6 @@ opts_from_config(const struct arcp_config *cfg, struct proxy_opts *o)
                                             [CFG_MODE_PASS] = PROXY_MODE_PASS};
     o->nlisten = 0;
     for (size_t i = 0; i < cfg->listen.n && i < PROXY_MAX_LISTEN; i++) {
-        if (cfg->listen.v[i].port == 0) {
-            log_error("%s: listen: %s: unix sockets are not supported by the daemon yet", cfg->path,
-                      cfg->listen.v[i].text);
-            return -1;
-        }
         o->listen[o->nlisten++] = cfg->listen.v[i].text;
     }
     o->downstream = cfg->downstream.address.text;
@@ -138,6 +133,16 @@ opts_from_config(const struct arcp_config *cfg, struct proxy_opts *o)
     o->user = nonempty(cfg->user);
     o->group = nonempty(cfg->group);
     o->allow_root = cfg->allow_root;
+    o->helo_name = nonempty(cfg->downstream.helo_name);
+    o->ds_data_timeout_ms = (unsigned)cfg->downstream.data_timeout;
+    o->max_header_bytes = cfg->limits.max_header_size;
+    o->max_header_fields = (size_t)cfg->limits.max_header_fields;
+    o->max_line = cfg->limits.max_line;
+    o->max_errors = (unsigned)cfg->limits.max_errors;
+    o->no_dsn = !cfg->smtp.offer_dsn;
+    o->no_smtputf8 = !cfg->smtp.offer_smtputf8;
+    o->no_8bitmime = !cfg->smtp.offer_8bitmime;
+    o->unparseable_reject = cfg->on_unparseable == CFG_ON_UNPARSEABLE_REJECT;
     o->cfg = cfg; /* the policy: keys, maps, templates (no key at all: the daemon says so) */
     return 0;
 }

@@ -274,7 +274,7 @@ ds_open_for(struct proxy *px, struct proxy_conf *conf, struct sess *s, struct qd
     ds->conf = proxy_conf_hold(conf);
     ds->s = s;
     ds->q = q;
-    ds->c = smtp_client_new(conf->hostname, &cb, ds);
+    ds->c = smtp_client_new(o->helo_name ? o->helo_name : conf->hostname, &cb, ds);
     if (!ds->c)
         ds->c = smtp_client_new("localhost", &cb, ds);
     uv_tcp_init(px->loop, &ds->tcp);

@@ -23,10 +23,14 @@
  * last holder. px->o and friends are the current generation's, for what is decided on
  * the loop when something new starts (accept, the queue runner's start of a delivery).
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -125,14 +129,75 @@ accept_cb(uv_stream_t *server, int status)
     sess_accept(px, server);
 }
 
+/* listen_unix - "unix:/path": a stale socket file (nothing accepts on it) is removed
+ * first, a live one is an error; the socket is made 0660 (the MTA's group: user/group). */
+static int
+listen_unix(struct proxy *px, const char *addr, struct err *e)
+{
+    const char *path = addr + 5;
+    struct sockaddr_un sa;
+    if (strlen(path) >= sizeof sa.sun_path)
+        return err_set(e, ARC_EINVAL, "listen on %s: path too long", addr);
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return err_set(e, ARC_EINVAL, "listen on %s: exists and is not a socket", addr);
+        memset(&sa, 0, sizeof sa);
+        sa.sun_family = AF_UNIX;
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        /* stale only when the connect is refused: EAGAIN (a full backlog), EACCES and the
+         * like leave the file alone */
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+            return err_set(e, ARC_EIO, "listen on %s: socket: %s", addr, strerror(errno));
+        int cr = connect(fd, (struct sockaddr *)&sa, sizeof sa), cerr = errno;
+        close(fd);
+        if (cr == 0 || cerr != ECONNREFUSED)
+            return err_set(e, ARC_EIO, "listen on %s: something accepts on it already (%s)", addr,
+                           cr == 0 ? "connected" : strerror(cerr));
+        if (unlink(path) != 0 && errno != ENOENT)
+            return err_set(e, ARC_EIO, "listen on %s: remove stale socket: %s", addr,
+                           strerror(errno));
+        log_info("listen on %s: stale socket removed", addr);
+    }
+    uv_pipe_t *p = &px->listeners[px->nlisten].pipe;
+    uv_pipe_init(px->loop, p, 0);
+    p->data = px;
+    px->nlisten++;
+    mode_t old = umask(0117); /* srw-rw---- from the start */
+    int rc = uv_pipe_bind(p, path);
+    umask(old);
+    if (rc < 0)
+        return err_set(e, ARC_EIO, "listen on %s: %s", addr, uv_strerror(rc));
+    px->unix_paths[px->nunix++] = xstrdup(path);
+    if ((rc = uv_listen((uv_stream_t *)p, 128, accept_cb)) < 0)
+        return err_set(e, ARC_EIO, "listen on %s: %s", addr, uv_strerror(rc));
+    log_info("listening on %s", addr);
+    return 0;
+}
+
+/* unix_cleanup - the socket files this process bound (clean exit and failed start). */
+static void
+unix_cleanup(struct proxy *px)
+{
+    for (size_t i = 0; i < px->nunix; i++)
+        if (unlink(px->unix_paths[i]) != 0 && errno != ENOENT)
+            log_warn("remove %s: %s", px->unix_paths[i], strerror(errno));
+    for (size_t i = 0; i < px->nunix; i++)
+        free(px->unix_paths[i]);
+    px->nunix = 0;
+}
+
 static int
 listen_on(struct proxy *px, const char *addr, struct err *e)
 {
+    if (strncmp(addr, "unix:", 5) == 0)
+        return listen_unix(px, addr, e);
     struct sockaddr_storage ss;
     int rc = proxy_parse_addr(addr, &ss, e);
     if (rc < 0)
         return rc;
-    uv_tcp_t *t = &px->listeners[px->nlisten];
+    uv_tcp_t *t = &px->listeners[px->nlisten].tcp;
     uv_tcp_init(px->loop, t);
     t->data = px;
     px->nlisten++;
@@ -572,6 +637,9 @@ proxy_setup(struct proxy *px, struct err *e)
         return rc;
     if (o->pidfile && *o->pidfile && (rc = pidfile_open(o->pidfile, &px->pidfile, e)) < 0)
         return rc;
+    for (size_t i = 0; have_user && i < px->nunix; i++)
+        if (chown(px->unix_paths[i], ids.uid, ids.gid) != 0)
+            return err_set(e, ARC_EIO, "chown %s: %s", px->unix_paths[i], strerror(errno));
     if (have_user && (rc = drop_privileges(px, &ids, e)) < 0)
         return rc;
     uv_signal_init(px->loop, &px->sigterm);
@@ -621,6 +689,7 @@ proxy_run(const struct proxy_opts *o, struct err *e)
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)
         log_warn("loop closed with live handles");
+    unix_cleanup(px);
     struct err pe;
     err_clear(&pe);
     px->pidfile = pidfile_close(px->pidfile, 1, &pe);

@@ -15,7 +15,7 @@
  *            a worker, key lookups on the loop (keys.c), verify+seal on a worker; ARC set
  *            and/or Authentication-Results prepended; temperror -> 451 4.7.0 (or pass
  *            unsealed with arc=temperror, on_temperror); unparseable messages passed on
- *            unsealed; one summary log line per message.
+ *            unsealed (or 550 5.6.0, unparseable_reject); one summary log line per message.
  *   DONE     non-blocking DNS (issue 4): the resolver (src/dns/resolver.h) on the loop,
  *            from dns.* (o->dns_config) with dns.zone_file as its source when set; cache
  *            shared by all sessions; a closing session cancels its lookups; DNS metrics
@@ -40,6 +40,11 @@
  *            retry_max, max_age expiry, DSNs via src/queue/dsn.h (not for <> or NOTIFY
  *            without FAILURE), recovery at start, SIGTERM drain; proxy mode publishes
  *            without fsync; limits.min_data_rate (421 4.4.2 after PROXY_RATE_GRACE_MS).
+ *   DONE     every configuration key (issue 5): unix-socket listeners (uv_pipe_t; 0660,
+ *            stale file removed at start only when nothing accepts on it, removed at a
+ *            clean exit; clients count as local: XFORWARD allowed, no peer address),
+ *            helo_name, ds_data_timeout_ms (reply to the final "."), header/line/error
+ *            limits (server and engine), extensions offered, unparseable_reject (550 5.6.0).
  *   NOT YET  downstream connection pool shared between sessions and deliveries; small
  *            messages kept in memory instead of the spool; DSN for NOTIFY=DELAY.
  *
@@ -114,7 +119,7 @@ enum proxy_delivery {
 #define PROXY_RATE_GRACE_MS 5000 /* the minimum data rate applies after this much DATA */
 
 struct proxy_opts {
-    const char *listen[PROXY_MAX_LISTEN]; /* "127.0.0.1:10025", "[::1]:10025" */
+    const char *listen[PROXY_MAX_LISTEN]; /* "127.0.0.1:10025", "[::1]:10025", "unix:/path" */
     size_t nlisten;                       /* default 1: 127.0.0.1:10025 */
     const char *downstream;               /* default "127.0.0.1:10026" */
     const char *hostname;                 /* greeting and EHLO; NULL: gethostname() */
@@ -155,6 +160,15 @@ struct proxy_opts {
     uint64_t max_age_ms;               /* queue mode: then failed, DSN; 5 days */
     unsigned max_deliveries;           /* queue mode: concurrent deliveries; 10 */
     uint64_t min_data_rate;            /* bytes/s over DATA after a grace period; 0: off */
+    /* configuration keys (0 / NULL: the default in parentheses) */
+    const char *helo_name;                /* EHLO name downstream (hostname) */
+    unsigned ds_data_timeout_ms;          /* downstream's reply to the final "." (ds_timeout_ms) */
+    size_t max_header_bytes;              /* header section, upstream and engine (256 KiB) */
+    size_t max_header_fields;             /* (1000) */
+    size_t max_line;                      /* command line with CRLF (2048) */
+    unsigned max_errors;                  /* protocol errors before 421 (20) */
+    int no_dsn, no_smtputf8, no_8bitmime; /* do not offer the extension (offered) */
+    int unparseable_reject;               /* unparseable message: 550 5.6.0 (passed on unsealed) */
 };
 
 void proxy_opts_default(struct proxy_opts *o);

@@ -81,8 +81,13 @@ struct proxy {
     uv_signal_t sighup;
     struct metrics_server *metrics;
     struct pidfile *pidfile;
-    uv_tcp_t listeners[PROXY_MAX_LISTEN];
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe; /* "unix:/path" */
+    } listeners[PROXY_MAX_LISTEN];
     size_t nlisten;
+    char *unix_paths[PROXY_MAX_LISTEN]; /* bound socket files, removed at exit */
+    size_t nunix;
     uv_signal_t sigterm, sigint;
     uv_timer_t stop_timer;
     int stopping, stop_timer_on;
@@ -189,6 +194,7 @@ struct job {
     int skip_set;     /* skip holds the seals_skipped reason */
     int skip;         /* enum metric_id */
     int temperror;
+    int unparseable; /* on_unparseable reject: 550 5.6.0 (temperror is set too: nothing sent) */
     struct buf prepend;
     /* END: key lookups (keys.c). The first worker run commits/finishes and lists the key
      * records needed; the loop looks them up; a second worker run supplies them and
@@ -220,7 +226,11 @@ struct sess {
     struct proxy *px;
     struct proxy_conf *conf; /* held from accept to free: options, policy, zone */
     struct sess *prev, *next;
-    uv_tcp_t tcp;
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe; /* from a unix-socket listener (is_unix) */
+    };
+    int is_unix;
     uv_timer_t timer;
     int nclosing, closing, close_after_flush, reading, timer_on, progress;
     size_t writing;

@@ -273,7 +273,8 @@ read_done(struct qdel *q)
     }
     if (q->rc == 0)
         q->body_eof = 1;
-    ds_go(q, q->conf->o.ds_timeout_ms);
+    ds_go(q, q->body_eof && q->conf->o.ds_data_timeout_ms ? q->conf->o.ds_data_timeout_ms
+                                                          : q->conf->o.ds_timeout_ms);
     if (!q->body_eof && q->ds->writing == 0)
         body_next(q);
 }

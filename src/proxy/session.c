@@ -394,13 +394,15 @@ sess_ds_failed(struct sess *s, const char *reply4xx)
     }
 }
 
+static unsigned ds_wait_ms(const struct sess *s);
+
 void
 sess_ds_drained(struct sess *s)
 {
     struct ds *ds = s->ds;
     if (s->wait != UP_END || !s->end_ds || !ds || ds->op != DS_OP_BODY)
         return;
-    ds_arm(ds, s->conf->o.ds_timeout_ms); /* progress */
+    ds_arm(ds, ds_wait_ms(s)); /* progress, or the reply to the final "." */
     body_next(s);
 }
 
@@ -421,7 +423,8 @@ end_done(struct sess *s, struct job *j)
                      j->why[0] ? j->why : "mode");
     }
     if (j->arc_bad || (j->why[0] && strncmp(j->why, "message cannot", 14) == 0))
-        log_warn("%s: %s: passed on unsealed", s->id, j->why);
+        log_warn("%s: %s: %s", s->id, j->why,
+                 j->unparseable ? "rejected (on_unparseable: reject)" : "passed on unsealed");
     if (j->note[0])
         log_info("%s: arc: %s", s->id, j->note);
     if (j->rc < 0 || s->spool_failed) {
@@ -431,6 +434,10 @@ end_done(struct sess *s, struct job *j)
     }
     if (s->ds_fail[0]) {
         fail_end(s, s->ds_fail);
+        return;
+    }
+    if (j->unparseable) {
+        fail_end(s, "550 5.6.0 message cannot be parsed");
         return;
     }
     if (j->temperror) {
@@ -468,6 +475,14 @@ end_done(struct sess *s, struct job *j)
     ds_flush(ds);
 }
 
+/* ds_wait_ms - downstream.data_timeout once the final "." is written, else command_timeout. */
+static unsigned
+ds_wait_ms(const struct sess *s)
+{
+    const struct proxy_opts *o = &s->conf->o;
+    return s->body_eof && o->ds_data_timeout_ms ? o->ds_data_timeout_ms : o->ds_timeout_ms;
+}
+
 static void
 read_done(struct sess *s, struct job *j)
 {
@@ -490,7 +505,7 @@ read_done(struct sess *s, struct job *j)
     }
     if (j->rc == 0)
         s->body_eof = 1;
-    ds_arm(ds, s->conf->o.ds_timeout_ms);
+    ds_arm(ds, ds_wait_ms(s));
     ds_flush(ds);
     if (!s->body_eof && ds->writing == 0)
         body_next(s);
@@ -644,6 +659,10 @@ hook_data_start(void *ctx)
         struct arc_opts ao;
         arc_opts_default(&ao);
         ao.want_seal = o->mode == PROXY_MODE_S || o->mode == PROXY_MODE_SV;
+        if (o->max_header_bytes)
+            ao.max_header_bytes = o->max_header_bytes;
+        if (o->max_header_fields)
+            ao.max_header_fields = o->max_header_fields;
         ao.seal_body_canon =
             s->conf->policy ? policy_body_canon(s->conf->policy) : ARC_CANON_RELAXED;
         s->am = arc_msg_new(&ao);
@@ -1014,7 +1033,11 @@ sess_accept(struct proxy *px, uv_stream_t *server)
     struct sess *s = xcalloc(1, sizeof *s);
     s->px = px;
     s->conf = proxy_conf_ref(px);
-    uv_tcp_init(px->loop, &s->tcp);
+    s->is_unix = server->type == UV_NAMED_PIPE;
+    if (s->is_unix)
+        uv_pipe_init(px->loop, &s->pipe, 0);
+    else
+        uv_tcp_init(px->loop, &s->tcp);
     uv_timer_init(px->loop, &s->timer);
     s->tcp.data = s->timer.data = s;
     snprintf(s->id, sizeof s->id, "%08lX", ++px->next_id);
@@ -1027,9 +1050,14 @@ sess_accept(struct proxy *px, uv_stream_t *server)
         sess_close(s);
         return;
     }
-    uv_tcp_nodelay(&s->tcp, 1);
     struct sockaddr_storage ss;
-    peer_ip(s, &ss);
+    if (s->is_unix) { /* a local client: no address (AF_UNSPEC), XFORWARD allowed */
+        memset(&ss, 0, sizeof ss);
+        snprintf(s->ip, sizeof s->ip, "unix");
+    } else {
+        uv_tcp_nodelay(&s->tcp, 1);
+        peer_ip(s, &ss);
+    }
     s->peer = ss;
     if (px->stopping || px->nsessions >= s->conf->o.max_sessions) {
         log_warn("%s: %s from %s: 421", s->id, px->stopping ? "stopping" : "session limit", s->ip);
@@ -1052,7 +1080,19 @@ sess_accept(struct proxy *px, uv_stream_t *server)
     if (c->o.max_rcpts)
         cfg.max_rcpts = c->o.max_rcpts;
     cfg.bare_lf = c->o.bare_lf_accept ? SMTP_BARE_LF_ACCEPT : SMTP_BARE_LF_REJECT;
-    cfg.xforward_allowed = proxy_cidr_match(c->xf_allow, c->nxf_allow, (struct sockaddr *)&ss);
+    if (c->o.max_line)
+        cfg.max_line = c->o.max_line;
+    if (c->o.max_header_bytes)
+        cfg.max_header_bytes = c->o.max_header_bytes;
+    if (c->o.max_header_fields)
+        cfg.max_header_fields = c->o.max_header_fields;
+    if (c->o.max_errors)
+        cfg.max_errors = c->o.max_errors;
+    cfg.offer_dsn = !c->o.no_dsn;
+    cfg.offer_smtputf8 = !c->o.no_smtputf8;
+    cfg.offer_8bitmime = !c->o.no_8bitmime;
+    cfg.xforward_allowed =
+        s->is_unix || proxy_cidr_match(c->xf_allow, c->nxf_allow, (struct sockaddr *)&ss);
     s->srv = smtp_server_new(&cfg, &hooks, s);
     log_info("%s: connect from %s%s", s->id, s->ip, cfg.xforward_allowed ? " (xforward)" : "");
     sess_pump(s);

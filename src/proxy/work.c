@@ -162,6 +162,8 @@ arc_begin(struct job *j, const struct proxy_conf *c)
         j->arc_done = 1;
         no_seal(j, M_SEAL_SKIP_UNPARSEABLE, "message cannot be parsed: %.150s",
                 j->arc_bad ? j->e.text : e.text);
+        if (c->o.unparseable_reject)
+            j->unparseable = j->temperror = 1; /* nothing is sent or queued */
         return;
     }
     decide(j, c->policy, &j->d);

@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -47,7 +48,8 @@ class Proxy:
     With config=TEXT the daemon runs on that YAML (listen/downstream/spool_dir are
     filled in here) instead of the provisional flags."""
 
-    def __init__(self, sink_port, *extra, mode="pass", config=None, spool=None):
+    def __init__(self, sink_port, *extra, mode="pass", config=None, spool=None, listen_more=(),
+                 downstream=""):
         self.port = free_port()
         self.spool = spool or tempfile.mkdtemp(prefix="spool-", dir=WORK)
         self.log = os.path.join(WORK, "proxy-%d.log" % self.port)
@@ -58,9 +60,11 @@ class Proxy:
         else:
             path = os.path.join(WORK, "arcproxy-%d.yaml" % self.port)
             with open(path, "w") as f:
-                f.write('listen: ["127.0.0.1:%d"]\ndownstream:\n  address: "127.0.0.1:%d"\n'
+                listen = ", ".join('"%s"' % a for a in ["127.0.0.1:%d" % self.port]
+                                   + list(listen_more))
+                f.write('listen: [%s]\ndownstream:\n  address: "127.0.0.1:%d"\n%s'
                         'spool_dir: "%s"\nhostname: proxy.test\nallow_root: true\n'
-                        % (self.port, sink_port, self.spool))
+                        % (listen, sink_port, downstream, self.spool))
                 f.write(config)
             args = [BIN, "-c", path]
         self.logf = open(self.log, "wb")
@@ -775,6 +779,194 @@ def t_mem_sv_bound_and_authres(sink):
     check(px.spool_files() == [], "spool not empty: %r" % px.spool_files())
 
 
+# ---- configuration keys (config-file mode), one check per key --------------------------------
+
+class UnixConversation(Conversation):
+    """A Conversation over a unix socket (the same methods; only the connect differs)."""
+
+    def __init__(self, path, timeout=10.0):
+        self.host, self.port, self.timeout, self.label = path, 0, float(timeout), path
+        self.transcript, self.buf, self.closed, self.capabilities = [], bytearray(), False, {}
+        self.t0 = time.monotonic()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(path)
+
+
+def t_cfg_offer_extensions(sink):
+    px = Proxy(sink.port, config="smtp:\n  offer_dsn: false\n  offer_smtputf8: false\n"
+               "  offer_8bitmime: false\n")
+    try:
+        with px.conv() as c:
+            caps = c.ehlo()
+            for k in ("DSN", "SMTPUTF8", "8BITMIME"):
+                check(k not in caps, "%s offered: %r" % (k, caps))
+            check("PIPELINING" in caps, "EHLO reply: %r" % caps)
+            c.quit()
+    finally:
+        check(px.stop() == 0, "exit status")
+    px = Proxy(sink.port, config="smtp:\n  offer_dsn: true\n")
+    try:
+        with px.conv() as c:
+            caps = c.ehlo()
+            for k in ("DSN", "SMTPUTF8", "8BITMIME"):
+                check(k in caps, "%s not offered by default: %r" % (k, caps))
+            c.quit()
+    finally:
+        check(px.stop() == 0, "exit status")
+
+
+def t_cfg_limits(sink):
+    """limits.max_line, .max_errors, .max_header_fields, .max_header_size."""
+    px = Proxy(sink.port, config="limits:\n  max_line: 600\n  max_errors: 3\n"
+               "  max_header_fields: 10\n  max_header_size: 2K\n")
+    try:
+        with px.conv() as c:
+            c.ehlo()
+            r = c.cmd("NOOP " + "x" * 700, "500")
+            check(r.first.startswith("500 5.5.2"), "long line: %s" % r)
+            c.cmd("NOOP " + "x" * 500, "250")  # under 600: fine
+            r = c.cmd("BOGUS", "5")
+            r = c.cmd("BOGUS", "421")  # the third protocol error
+            check(r.first.startswith("421 4.7.0"), "max_errors: %s" % r)
+            c.expect_closed(3)
+        with px.conv() as c:
+            c.ehlo()
+            many = b"".join(b"X-F%d: v\r\n" % i for i in range(12))
+            c.send_message("a@example.org", ["b@example.net"], many + MSG, final="552")
+            big = b"X-Big: " + b"y" * 2500 + b"\r\n"
+            r = c.send_message("a@example.org", ["b@example.net"], big + MSG, final="552")
+            check(r.first.startswith("552 5.3.4"), "header size: %s" % r)
+            few = b"".join(b"X-F%d: v\r\n" % i for i in range(3))
+            c.send_message("ok@example.org", ["b@example.net"], few + MSG)
+            c.quit()
+        got = [m["mail_from"] for m in sink.messages()]
+        check(got == ["ok@example.org"], "delivered: %r" % got)
+    finally:
+        check(px.stop() == 0, "exit status")
+
+
+def t_cfg_helo_name(sink):
+    px = Proxy(sink.port, config="mode: pass\n", downstream="  helo_name: relay.cfg.test\n")
+    try:
+        with px.conv() as c:
+            c.ehlo()
+            c.send_message("a@example.org", ["b@example.net"], MSG)
+            c.quit()
+        check(sink.last()["helo"] == "relay.cfg.test", "helo %r" % sink.last()["helo"])
+    finally:
+        check(px.stop() == 0, "exit status")
+
+
+def t_cfg_data_timeout(sink):
+    """downstream.command_timeout 1s, .data_timeout 6s: a 2.5 s reply to "." is waited for;
+    the same delay at RCPT is not (so the two timeouts are really distinct)."""
+    px = Proxy(sink.port, config="mode: pass\n",
+               downstream="  command_timeout: 1s\n  data_timeout: 6s\n")
+    try:
+        sink.delay("eod", 2.5)
+        with px.conv() as c:
+            c.ehlo()
+            c.send_message("slow-eod@example.org", ["b@example.net"], MSG, timeout=10)
+            c.quit()
+        check(sink.last()["mail_from"] == "slow-eod@example.org", "not delivered")
+        sink.reset()
+        sink.delay("rcpt", 2.5)
+        with px.conv() as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<a@example.org>")
+            r = c.cmd("RCPT TO:<b@example.net>", "4", timeout=8)
+            check(r.first.startswith("451 4.4.2"), "slow RCPT: want 451 4.4.2, got %s" % r)
+    finally:
+        check(px.stop() == 0, "exit status")
+
+
+BROKEN = (b"From: Alice <alice@example.org>\r\nThis line has no colon\r\nSubject: x\r\n\r\n"
+          b"Hello.\r\n")
+
+
+def t_cfg_on_unparseable(sink):
+    zone = os.path.join(WORK, "zone-empty")
+    open(zone, "w").close()
+    base = 'mode: v\nauthserv_id: mx.cfg.example\ndns:\n  zone_file: "%s"\n' % zone
+    px = Proxy(sink.port, config=base + "on_unparseable: reject\n")
+    try:
+        with px.conv() as c:
+            c.ehlo()
+            r = c.send_message("bad@example.org", ["b@example.net"], BROKEN, final="550")
+            check(r.first.startswith("550 5.6.0"), "reject: %s" % r)
+            c.send_message("good@example.org", ["b@example.net"], MSG)
+            c.quit()
+        got = [m["mail_from"] for m in sink.messages()]
+        check(got == ["good@example.org"], "delivered: %r" % got)
+        check(wait_until(lambda: "rejected (on_unparseable: reject)" in px.text(), 3),
+              "no log line")
+        check(wait_until(lambda: px.spool_files() == [], 5), "spool: %r" % px.spool_files())
+    finally:
+        check(px.stop() == 0, "exit status")
+    sink.reset()
+    px = Proxy(sink.port, config=base + "on_unparseable: pass\n")
+    try:
+        with px.conv() as c:
+            c.ehlo()
+            c.send_message("bad@example.org", ["b@example.net"], BROKEN)
+            c.quit()
+        m = sink.last()
+        check(m["mail_from"] == "bad@example.org" and m["data"] == BROKEN,
+              "passed on unchanged: %r" % m["data"][:200])
+    finally:
+        check(px.stop() == 0, "exit status")
+    sink.reset()
+    px = Proxy(sink.port, config=base + "on_unparseable: reject\ndelivery: queue\n")
+    try:
+        with px.conv() as c:
+            c.ehlo()
+            r = c.send_message("bad@example.org", ["b@example.net"], BROKEN, final="550")
+            check(r.first.startswith("550 5.6.0"), "queue mode reject: %s" % r)
+            c.quit()
+        check(px.spool_files() == [], "queued: %r" % px.spool_files())
+        check(sink.messages() == [], "delivered in queue mode")
+    finally:
+        check(px.stop() == 0, "exit status")
+
+
+def t_cfg_unix_listener(sink):
+    d = tempfile.mkdtemp(prefix="sock-", dir=WORK)
+    path = os.path.join(d, "arcproxy.sock")
+    stale = socket.socket(socket.AF_UNIX)  # a stale socket file: bound, nobody accepts
+    stale.bind(path)
+    stale.close()
+    px = Proxy(sink.port, config="mode: pass\n", listen_more=["unix:" + path])
+    try:
+        check(stat.S_ISSOCK(os.lstat(path).st_mode), "no socket file")
+        check(os.lstat(path).st_mode & 0o777 == 0o660, "mode %o" % os.lstat(path).st_mode)
+        c = UnixConversation(path)
+        c.expect("220")
+        caps = c.ehlo()
+        check("XFORWARD" in caps, "XFORWARD not offered on the unix socket: %r" % caps)
+        c.cmd("XFORWARD ADDR=192.0.2.7", "250")
+        c.send_message("unix@example.org", ["b@example.net"], MSG)
+        c.quit()
+        c.close()
+        m = sink.last()
+        check(m["mail_from"] == "unix@example.org" and m["data"] == MSG, "unix message")
+        check(m["xforward"].get("ADDR") == "192.0.2.7", "xforward %r" % m["xforward"])
+        check("connect from unix" in px.text(), "log: %s" % px.text()[-500:])
+        # a second daemon on the same live socket must refuse to start
+        second = os.path.join(d, "second.yaml")
+        with open(second, "w") as f:
+            f.write('listen: ["unix:%s"]\nmode: pass\ndownstream:\n  address: "127.0.0.1:%d"\n'
+                    'spool_dir: "%s"\nallow_root: true\n'
+                    % (path, sink.port, tempfile.mkdtemp(prefix="spool-", dir=WORK)))
+        out = subprocess.run([BIN, "-c", second], capture_output=True, timeout=10)
+        check(out.returncode != 0 and b"accepts on it already" in out.stderr,
+              "second daemon: %r" % out.stderr[-300:])
+        check(os.path.exists(path), "the live socket was removed by the second daemon")
+    finally:
+        check(px.stop() == 0, "exit status")
+    check(not os.path.exists(path), "socket file left after SIGTERM")
+
+
 def main():
     if not BIN or not os.access(BIN, os.X_OK):
         print("usage: test_proxy.py path/to/arcproxy")
@@ -821,7 +1013,13 @@ def main():
                          ("mem_sv_bound_and_own_authres", t_mem_sv_bound_and_authres),
                          ("ipv6_listener", t_ipv6_listener),
                          ("config_file_errors", t_config_flag),
-                         ("config_file_seals", t_config_file_seals)]:
+                         ("config_file_seals", t_config_file_seals),
+                         ("cfg_offer_extensions", t_cfg_offer_extensions),
+                         ("cfg_limits_line_errors_headers", t_cfg_limits),
+                         ("cfg_downstream_helo_name", t_cfg_helo_name),
+                         ("cfg_downstream_data_timeout", t_cfg_data_timeout),
+                         ("cfg_on_unparseable", t_cfg_on_unparseable),
+                         ("cfg_unix_listener", t_cfg_unix_listener)]:
             sink.reset()
             run(name, fn, sink)
     return finish_run()
