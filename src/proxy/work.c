@@ -442,6 +442,20 @@ do_arc(struct job *j, const struct proxy_conf *c)
     count(j, &c->o);
 }
 
+/* arc_end - the end-of-data job's second half (or its only one): keys in, verify, seal,
+ * header rewrite. A session gone during the key lookups gets none of it: temperror, so
+ * nothing is sent or queued. */
+static void
+arc_end(struct job *j, const struct proxy_conf *c)
+{
+    if (j->keys_cancelled) {
+        j->temperror = 1;
+    } else if (j->am) {
+        do_arc(j, c);
+        rewrite_header(j);
+    }
+}
+
 /* do_end_queue - queue mode: the engine first (a temperror is answered before anything
  * is promised), its header fields into the file, then the durable commit; the runner
  * owns the file from the 250 on (end_done clears wk->qid: JOB_FINISH leaves it alone). */
@@ -457,12 +471,7 @@ do_end_queue(struct job *j, const struct proxy_conf *c, struct sess_wk *wk)
             return; /* the loop looks the keys up, then job_resume */
         j->need_keys = 0;
     }
-    if (j->keys_cancelled) {
-        j->temperror = 1; /* the session is gone: nothing is queued */
-    } else if (j->am) {
-        do_arc(j, c);
-        rewrite_header(j);
-    }
+    arc_end(j, c);
     if (!wk->w || wk->failed) {
         if (j->rc == 0)
             j->rc = err_set(&j->e, ARC_EIO, "spool write failed earlier");
@@ -512,12 +521,7 @@ do_end(struct job *j, struct proxy *px, const struct proxy_conf *c, struct sess_
         if (j->phase == 0 && j->need_keys)
             return; /* the loop looks the keys up, then job_resume */
         j->need_keys = 0;
-        if (j->keys_cancelled) {
-            j->temperror = 1;
-        } else if (j->am) {
-            do_arc(j, c);
-            rewrite_header(j);
-        }
+        arc_end(j, c);
         return;
     }
     if (j->phase == 0) {
@@ -538,12 +542,7 @@ do_end(struct job *j, struct proxy *px, const struct proxy_conf *c, struct sess_
             return; /* the loop looks the keys up, then job_resume */
         j->need_keys = 0;
     }
-    if (j->keys_cancelled) {
-        j->temperror = 1; /* the session is gone: nothing to send */
-    } else if (j->am) {
-        do_arc(j, c);
-        rewrite_header(j);
-    }
+    arc_end(j, c);
     if (!wk->failed && !j->temperror && j->rc == 0 && wk->qid[0]) {
         int rc = spool_read_open(px->spool, wk->qid, &wk->r, &j->e);
         if (rc == 0 && j->data_skip)
