@@ -45,8 +45,11 @@
  *            clean exit; clients count as local: XFORWARD allowed, no peer address),
  *            helo_name, ds_data_timeout_ms (reply to the final "."), header/line/error
  *            limits (server and engine), extensions offered, unparseable_reject (550 5.6.0).
- *   NOT YET  downstream connection pool shared between sessions and deliveries; small
- *            messages kept in memory instead of the spool; DSN for NOTIFY=DELAY.
+ *   DONE     proxy mode keeps messages up to PROXY_MEM_MAX in memory (no spool file); the
+ *            engine is fed on the worker threads (no body hashing on the loop).
+ *   NOT YET  downstream connection pool shared between sessions and deliveries (each
+ *            queue delivery opens its own connection: queue-mode throughput, issue 3);
+ *            DSN for NOTIFY=DELAY.
  *
  *   proxy_opts_default(o)          defaults (below); strings are borrowed, never freed
  *   proxy_parse_mode(s, &m)        "pass" "v" "s" "sv" -> enum proxy_mode
