@@ -26,7 +26,9 @@ import signal
 import smtplib
 import socket
 import subprocess
+import sys
 import time
+import traceback
 
 SEAL_DOMAIN = "arc.e2e.test"
 SELECTOR = "e2e1"
@@ -181,6 +183,26 @@ class E2E:
         failed = len(self.results) - passed
         print("%d passed, %d failed" % (passed, failed))
         return 1 if failed or not passed else 0
+
+    def run(self, main, cleanup=None):
+        """Run main(); an unexpected exception is a failure (cleanup() then stops what main's
+        own finally could not); exit with the result."""
+        try:
+            main()
+        except Exception:  # noqa: BLE001
+            self.results.append(False)
+            print("FAILED  unexpected error: %s" % traceback.format_exc()[-3000:], flush=True)
+            if cleanup is not None:
+                cleanup()
+        sys.exit(self.finish())
+
+    def end(self, px, sink):
+        """The common end of a run: arcproxy stopped (exit 0 on SIGTERM checked), then the
+        sink."""
+        if px is not None:
+            self.check("arcproxy exited 0 on SIGTERM", self.stop_arcproxy(px) == 0,
+                       tail(os.path.join(self.work, "arcproxy-back.log")))
+        sink.stop()
 
     # ---- arcproxy --------------------------------------------------------------------------
 

@@ -26,7 +26,6 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -268,16 +267,8 @@ def main():
             except subprocess.TimeoutExpired:
                 ex.kill()
                 ex.wait(5)
-        if px is not None:
-            t.check("arcproxy exited 0 on SIGTERM", t.stop_arcproxy(px) == 0,
-                    tail(os.path.join(WORK, "arcproxy-back.log")))
-        sink.stop()
+        t.end(px, sink)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:  # noqa: BLE001
-        t.results.append(False)
-        print("FAILED  unexpected error: %s" % traceback.format_exc()[-3000:], flush=True)
-    sys.exit(t.finish())
+    t.run(main)

@@ -21,7 +21,6 @@ import os
 import re
 import sys
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -141,17 +140,8 @@ def main():
         t.check("sink saw no protocol errors", sink.errors() == [], repr(sink.errors())[:500])
     finally:
         pf.stop()
-        if px is not None:
-            t.check("arcproxy exited 0 on SIGTERM", t.stop_arcproxy(px) == 0,
-                    tail(os.path.join(WORK, "arcproxy-back.log")))
-        sink.stop()
+        t.end(px, sink)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:  # noqa: BLE001
-        t.results.append(False)
-        print("FAILED  unexpected error: %s" % traceback.format_exc()[-3000:], flush=True)
-        pf.stop()
-    sys.exit(t.finish())
+    t.run(main, pf.stop)
