@@ -266,7 +266,7 @@ ams_verify_canon(struct arc_msg *m, const struct arc_set *set, enum arc_canon hc
     buf_init(&scratch, 0);
     unsigned char digest[32];
     unsigned int dlen = 32;
-    int rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : -ARC_ECRYPTO;
+    int rc = md && EVP_DigestInit_ex(md, arc_sha256_md(), NULL) == 1 ? 0 : -ARC_ECRYPTO;
     if (rc == 0)
         rc = arc_hash_headers(sel, n, hc, *arc_tags_get(t, "h"), md, &scratch);
     if (rc == 0) {

@@ -38,6 +38,7 @@ int arc_canon_header(enum arc_canon c, const struct arc_field *f, int nocrlf, st
 /* arc_canon_header_strip_b - same, with the value of the b= tag deleted (§3.7). */
 int arc_canon_header_strip_b(enum arc_canon c, const struct arc_field *f, struct buf *out);
 int arc_sha256(const void *p, size_t n, unsigned char out[32]);
+const EVP_MD *arc_sha256_md(void);
 
 /* Streaming body canonicalizer + SHA-256 (RFC 6376 §3.4.3, §3.4.4, l= limit). */
 struct arc_bodyhash {
@@ -110,7 +111,8 @@ struct arc_msg {
     int struct_fail;      /* structure invalid: reason in struct_why */
     char struct_why[128];
 
-    struct arc_keyent keys[ARC_MAX_KEYREQS];
+    struct arc_keyent *keys; /* [ARC_MAX_KEYREQS], allocated with the first key asked for
+                              * (24 KB that mail without a chain never needs) */
     size_t nkeys;
 
     int verified;

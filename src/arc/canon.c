@@ -6,6 +6,7 @@
  *   arc_canon_header(c, f, nocrlf, out)   one field, canonicalized, appended to out
  *   arc_canon_header_strip_b(c, f, out)   the same with the b= value deleted (§3.7)
  *   arc_sha256(p, n, out)                 one-shot SHA-256
+ *   arc_sha256_md()                       the SHA-256 EVP_MD, fetched once per process
  *   arc_bodyhash_init(bh, c, l)           start a body hash (l = -1: no l= limit)
  *   arc_bodyhash_update(bh, p, n)         more body bytes, any split; p is not kept
  *   arc_bodyhash_final(bh)                end of body: bh->digest is set
@@ -20,14 +21,19 @@
  * SHA-256 is about 15% (docs/performance.md).
  * The l= limit hashes only the first l canonical octets (§3.5; kept for verification,
  * never produced when signing).
+ * Every digest uses arc_sha256_md(): OpenSSL 3 fetches the algorithm (a property query
+ * under a global read lock) at each EVP_DigestInit given EVP_sha256(), and a seal makes
+ * several. The fetched EVP_MD lives as long as the process.
  * Known gap: RFC 6376 §5.3 asks a signer to turn a bare CR into CRLF too; we keep it as
  * content, for signing and verifying alike (one body, one hash).
  */
+#include <pthread.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include "../util/xalloc.h"
@@ -131,11 +137,29 @@ arc_canon_header_strip_b(enum arc_canon c, const struct arc_field *f, struct buf
     return rc;
 }
 
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!sha256_md)
+        ERR_clear_error(); /* arc_sha256_md falls back on the implicit fetch */
+}
+
+const EVP_MD *
+arc_sha256_md(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_md ? sha256_md : EVP_sha256();
+}
+
 int
 arc_sha256(const void *p, size_t n, unsigned char out[32])
 {
     unsigned int len = 32;
-    return EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) == 1 ? 0 : -ARC_ECRYPTO;
+    return EVP_Digest(p, n, out, &len, arc_sha256_md(), NULL) == 1 ? 0 : -ARC_ECRYPTO;
 }
 
 /* ---- body ----
@@ -181,7 +205,7 @@ arc_bodyhash_init(struct arc_bodyhash *bh, enum arc_canon canon, int64_t limit)
     bh->canon = canon;
     bh->limit = limit;
     bh->md = EVP_MD_CTX_new();
-    if (!bh->md || EVP_DigestInit_ex(bh->md, EVP_sha256(), NULL) != 1)
+    if (!bh->md || EVP_DigestInit_ex(bh->md, arc_sha256_md(), NULL) != 1)
         xmalloc((size_t)-1); /* dies: no recovery from a broken libcrypto */
     bh->nstage = 0;
     bh->done = 0;

@@ -98,6 +98,8 @@ arc_msg_key(struct arc_msg *m, struct span selector, struct span domain)
     }
     if (m->nkeys == ARC_MAX_KEYREQS)
         return NULL;
+    if (!m->keys)
+        m->keys = xcalloc(ARC_MAX_KEYREQS, sizeof *m->keys);
     struct arc_keyent *k = &m->keys[m->nkeys++];
     memset(k, 0, sizeof *k);
     k->selector = span_dup(selector);

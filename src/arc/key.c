@@ -9,8 +9,15 @@
  * RSA p= is a SubjectPublicKeyInfo DER; a bare PKCS#1 RSAPublicKey is accepted too
  * because some domains publish that. ed25519 p= is the raw 32-byte key (RFC 8463 §4.2).
  *
- * Threads: keys are immutable after load; sign and verify build a fresh EVP_PKEY_CTX
- * (or EVP_MD_CTX) per call, so one key may be used from several threads at once.
+ * Threads: public keys are immutable after load; verify builds a fresh EVP_PKEY_CTX (or
+ * EVP_MD_CTX) per call, so one key may be used from several threads at once. A private
+ * RSA key signs through one of PRIV_SLOTS slots, each its own copy of the key with a
+ * ready signing context, taken by one thread at a time (an atomic flag; a thread keeps
+ * trying the slot it used last first). Threads that share one RSA key otherwise share
+ * its blinding state, which OpenSSL updates under a lock at every signature; with a
+ * copy per slot each signer has its own. When every slot is taken, the call signs with
+ * the shared key and a fresh context, as before. Slots are made on first use and freed
+ * with the key.
  * OpenSSL's error queue is per thread; it is cleared after each failure so a long-lived
  * worker thread does not accumulate entries.
  *
@@ -25,6 +32,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +48,7 @@
 #include <openssl/x509.h>
 
 #include "../util/xalloc.h"
+#include "arc_int.h"
 #include "b64.h"
 #include "key.h"
 #include "tags.h"
@@ -55,10 +64,19 @@ struct arc_pubkey {
     EVP_PKEY *pkey;
 };
 
+#define PRIV_SLOTS 8 /* signing copies of an RSA key: enough for the worker threads */
+
+struct priv_slot {
+    atomic_int busy;
+    EVP_PKEY *pkey;    /* a copy of the key: its own blinding; NULL until first use */
+    EVP_PKEY_CTX *ctx; /* sign_init done, padding and digest set */
+};
+
 struct arc_privkey {
     enum arc_alg alg;
     unsigned bits;
     EVP_PKEY *pkey;
+    struct priv_slot slot[PRIV_SLOTS];
 };
 
 /* list_has - does the colon-separated list v contain item (case-insensitive, FWS around
@@ -279,7 +297,7 @@ verify_rsa(EVP_PKEY *pkey, const unsigned char digest[32], const unsigned char *
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
     int ok = ctx && EVP_PKEY_verify_init(ctx) == 1 &&
              EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
-             EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 &&
+             EVP_PKEY_CTX_set_signature_md(ctx, arc_sha256_md()) == 1 &&
              EVP_PKEY_verify(ctx, sig, siglen, digest, 32) == 1;
     EVP_PKEY_CTX_free(ctx);
     return ok;
@@ -404,6 +422,10 @@ struct arc_privkey *
 arc_privkey_free(struct arc_privkey *k)
 {
     if (k) {
+        for (size_t i = 0; i < PRIV_SLOTS; i++) {
+            EVP_PKEY_CTX_free(k->slot[i].ctx);
+            EVP_PKEY_free(k->slot[i].pkey);
+        }
         EVP_PKEY_free(k->pkey);
         free(k);
     }
@@ -430,10 +452,55 @@ sign_rsa(EVP_PKEY *pkey, const unsigned char digest[32], unsigned char *sig, siz
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
     int ok = ctx && EVP_PKEY_sign_init(ctx) == 1 &&
              EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
-             EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 &&
+             EVP_PKEY_CTX_set_signature_md(ctx, arc_sha256_md()) == 1 &&
              EVP_PKEY_sign(ctx, sig, siglen, digest, 32) == 1;
     EVP_PKEY_CTX_free(ctx);
     return ok;
+}
+
+/* slot_ready - make the slot's key copy and signing context on first use; 0 if OpenSSL
+ * cannot (the caller then signs with the shared key). */
+static int
+slot_ready(struct priv_slot *sl, EVP_PKEY *pkey)
+{
+    if (sl->ctx)
+        return 1;
+    EVP_PKEY *copy = EVP_PKEY_dup(pkey);
+    EVP_PKEY_CTX *ctx = copy ? EVP_PKEY_CTX_new_from_pkey(NULL, copy, NULL) : NULL;
+    if (!ctx || EVP_PKEY_sign_init(ctx) != 1 ||
+        EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1 ||
+        EVP_PKEY_CTX_set_signature_md(ctx, arc_sha256_md()) != 1) {
+        EVP_PKEY_CTX_free(ctx);
+        EVP_PKEY_free(copy);
+        ERR_clear_error();
+        return 0;
+    }
+    sl->pkey = copy;
+    sl->ctx = ctx;
+    return 1;
+}
+
+/* sign_rsa_slot - sign with a free slot (trying this thread's last one first); -1 when
+ * every slot is taken or none can be made, else 1 (signed) or 0 (OpenSSL failed). */
+static int
+sign_rsa_slot(struct arc_privkey *k, const unsigned char digest[32], unsigned char *sig,
+              size_t *siglen)
+{
+    static _Thread_local unsigned last; /* a hint only: any slot works from any thread */
+    for (unsigned n = 0; n < PRIV_SLOTS; n++) {
+        unsigned i = (last + n) % PRIV_SLOTS;
+        struct priv_slot *sl = &k->slot[i];
+        if (atomic_load_explicit(&sl->busy, memory_order_relaxed) ||
+            atomic_exchange_explicit(&sl->busy, 1, memory_order_acquire))
+            continue;
+        int rc = -1;
+        if (slot_ready(sl, k->pkey))
+            rc = EVP_PKEY_sign(sl->ctx, sig, siglen, digest, 32) == 1;
+        atomic_store_explicit(&sl->busy, 0, memory_order_release);
+        last = i;
+        return rc;
+    }
+    return -1;
 }
 
 /* sign_ed25519 - PureEdDSA over the 32-byte digest. */
@@ -456,7 +523,11 @@ arc_privkey_sign(const struct arc_privkey *k, const unsigned char digest[32], st
         return err_set(e, ARC_ECRYPTO, "sign: key has no signature size");
     size_t siglen = (size_t)size;
     unsigned char *sig = xmalloc(siglen);
-    int ok = k->alg == ARC_ALG_RSA_SHA256 ? sign_rsa(k->pkey, digest, sig, &siglen)
+    int ok = -1;
+    if (k->alg == ARC_ALG_RSA_SHA256)
+        ok = sign_rsa_slot((struct arc_privkey *)k, digest, sig, &siglen);
+    if (ok < 0)
+        ok = k->alg == ARC_ALG_RSA_SHA256 ? sign_rsa(k->pkey, digest, sig, &siglen)
                                           : sign_ed25519(k->pkey, digest, sig, &siglen);
     int rc;
     if (!ok) {

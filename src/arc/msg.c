@@ -51,6 +51,7 @@ arc_msg_free(struct arc_msg *m)
         free(m->keys[i].domain);
         arc_pubkey_free(m->keys[i].pk);
     }
+    free(m->keys);
     free(m);
     return NULL;
 }

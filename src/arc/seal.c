@@ -32,7 +32,7 @@ as_hash(const struct arc_set *sets, int to, unsigned char digest[32])
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     struct buf scratch;
     buf_init(&scratch, 0);
-    int rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : -ARC_ECRYPTO;
+    int rc = md && EVP_DigestInit_ex(md, arc_sha256_md(), NULL) == 1 ? 0 : -ARC_ECRYPTO;
     for (int i = 1; rc == 0 && i <= to; i++) {
         buf_reset(&scratch);
         rc = arc_canon_header(ARC_CANON_RELAXED, sets[i].aar, 0, &scratch);
@@ -313,7 +313,7 @@ static EVP_MD_CTX *
 sha256_new(void)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    if (md && EVP_DigestInit_ex(md, arc_sha256_md(), NULL) != 1) {
         EVP_MD_CTX_free(md);
         md = NULL;
     }

@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
@@ -20,9 +21,9 @@
 #include "arc/key.h"
 #include "test.h"
 
-/* digest_of - SHA-256 of a string, the stand-in for a header hash. */
-static void
-digest_of(const char *s, unsigned char d[32])
+    /* digest_of - SHA-256 of a string, the stand-in for a header hash. */
+    static void
+    digest_of(const char *s, unsigned char d[32])
 {
     SHA256((const unsigned char *)s, strlen(s), d);
 }
@@ -630,11 +631,13 @@ shared_keys_threads(enum arc_alg alg, unsigned bits)
     char *pem, *record;
     keygen_ok(alg, bits, &pem, &record);
     struct shared_keys s = {load_ok(pem), parse_ok(record, 1024), 0};
-    pthread_t th[4];
-    for (int i = 0; i < 4; i++)
+    /* 16 threads: more than the key's signing slots (8), so that some signatures go
+     * through the slots (each a copy of the key) and some through the shared key */
+    pthread_t th[16];
+    for (int i = 0; i < 16; i++)
         ASSERT_EQ_INT(pthread_create(&th[i], NULL, sign_verify_thread, &s), 0);
     long bad = 0;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 16; i++) {
         void *r;
         pthread_join(th[i], &r);
         bad += (long)r;
@@ -642,6 +645,46 @@ shared_keys_threads(enum arc_alg alg, unsigned bits)
     ASSERT_EQ_INT(bad, 0);
     arc_privkey_free((struct arc_privkey *)s.k);
     arc_pubkey_free((struct arc_pubkey *)s.pk);
+    free(pem);
+    free(record);
+}
+
+/* RSASSA-PKCS1-v1_5 is deterministic: what arc_privkey_sign makes, through its signing
+ * slots (each a copy of the key with its own blinding and context), is byte for byte
+ * what OpenSSL makes with the PEM key loaded on its own, call after call. */
+static void
+rsa_slot_signatures_equal_openssl(void)
+{
+    char *pem, *record;
+    keygen_ok(ARC_ALG_RSA_SHA256, 1024, &pem, &record);
+    struct arc_privkey *k = load_ok(pem);
+    unsigned char d[32];
+    digest_of("same digest", d);
+
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    EVP_PKEY *ref = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    ASSERT(ref != NULL);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, ref, NULL);
+    unsigned char want[512];
+    size_t wantlen = sizeof want;
+    ASSERT(ctx && EVP_PKEY_sign_init(ctx) == 1 &&
+           EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
+           EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 &&
+           EVP_PKEY_sign(ctx, want, &wantlen, d, 32) == 1);
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(ref);
+
+    struct buf sig;
+    buf_init(&sig, 0);
+    struct err e;
+    for (int i = 0; i < 40; i++) {
+        buf_reset(&sig);
+        ASSERT_EQ_INT(arc_privkey_sign(k, d, &sig, &e), 0);
+        ASSERT_EQ_MEM(sig.data, sig.len, want, wantlen);
+    }
+    buf_free(&sig);
+    arc_privkey_free(k);
     free(pem);
     free(record);
 }
@@ -660,6 +703,7 @@ ed25519_sign_verify_from_threads(void)
 
 static const struct test_case cases[] = {
     {"rsa_record_with_folded_p_parses", rsa_record_with_folded_p_parses},
+    {"rsa_slot_signatures_equal_openssl", rsa_slot_signatures_equal_openssl},
     {"record_without_v_and_k_defaults_to_rsa", record_without_v_and_k_defaults_to_rsa},
     {"record_optional_tags_accepted", record_optional_tags_accepted},
     {"pkcs1_public_key_accepted", pkcs1_public_key_accepted},
