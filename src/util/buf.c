@@ -73,6 +73,12 @@ buf_puts(struct buf *b, const char *s)
 int
 buf_putc(struct buf *b, int c)
 {
+    /* the common case first: canonicalization appends byte by byte */
+    if (b->len + 2 <= b->cap && (!b->max || b->len < b->max)) {
+        b->data[b->len++] = (char)c;
+        b->data[b->len] = '\0';
+        return 0;
+    }
     char ch = (char)c;
     return buf_append(b, &ch, 1);
 }

@@ -21,9 +21,9 @@
 #include "arc/key.h"
 #include "test.h"
 
-    /* digest_of - SHA-256 of a string, the stand-in for a header hash. */
-    static void
-    digest_of(const char *s, unsigned char d[32])
+/* digest_of - SHA-256 of a string, the stand-in for a header hash. */
+static void
+digest_of(const char *s, unsigned char d[32])
 {
     SHA256((const unsigned char *)s, strlen(s), d);
 }
