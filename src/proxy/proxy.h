@@ -162,6 +162,9 @@ struct proxy_opts {
     uint64_t retry_max_ms;             /* queue mode: longest retry delay; 1 h */
     uint64_t max_age_ms;               /* queue mode: then failed, DSN; 5 days */
     unsigned max_deliveries;           /* queue mode: concurrent deliveries; 10 */
+    int ds_reuse;                      /* queue mode: keep downstream connections; 1 */
+    unsigned ds_idle_ms;               /* queue mode: a kept connection's idle limit; 5 s */
+    unsigned ds_max_msgs;              /* queue mode: messages per connection; 100 */
     uint64_t min_data_rate;            /* bytes/s over DATA after a grace period; 0: off */
     /* configuration keys (0 / NULL: the default in parentheses) */
     const char *helo_name;                /* EHLO name downstream (hostname) */

@@ -7,12 +7,21 @@
  *   runner_add(px, qid, ms)  a durable message to deliver in ms (0: now)
  *   runner_stop(px)          SIGTERM: start nothing new; deliveries under way finish
  *   runner_kill(px)          the drain timed out: close their downstreams (-> retry later)
+ *   runner_reload(px)        a new generation: close the kept downstream connections
  *   qdel_ds_*                the downstream's results (downstream.c calls them)
  *
- * A delivery: OPEN job (spool_read_open: the envelope and prepend), a downstream of its
- * own (ds_open_for), XFORWARD from the stored xf.* attributes when offered, MAIL with
- * the stored parameters (SIZE raised by the prepend), one RCPT per recipient left, DATA,
- * the prepend and the data in 64 KiB READ jobs, "."; then QUIT and a FINISH job. Per
+ * A delivery: OPEN job (spool_read_open: the envelope and prepend), a downstream (a kept
+ * one from the pool, ds_pool_take, else a new one, ds_open_for), XFORWARD from the
+ * stored xf.* attributes when offered, MAIL with the stored parameters (SIZE raised by
+ * the prepend), one RCPT per recipient left, DATA, the prepend and the data in 64 KiB
+ * READ jobs, "."; then the downstream goes back to the pool (ds_pool_put: RSET first
+ * unless the reply to "." ended the transaction; QUIT when it cannot be kept) and a
+ * FINISH job runs. XFORWARD is sent for every message (the downstream forgets the
+ * attributes at the end of each transaction), or not at all when the message has none.
+ * A kept connection that fails before any recipient was accepted on it (the downstream
+ * closed it as we took it: EOF, 421, a write error) is replaced at once by a new one,
+ * once per delivery, without counting an attempt (Postfix's connection cache does the
+ * same). Per
  * recipient: 2xx to "." delivered; 5xx (to MAIL, RCPT, DATA or ".") failed; 4xx, a
  * dropped connection or a timeout: tried again after queue.retry_min doubling up to
  * queue.retry_max; still not delivered after queue.max_age: failed ("4.4.7").
@@ -65,6 +74,10 @@ struct qdel {
     uv_work_t req;
     enum qjob kind;
     int job_busy, finishing;
+    int reused;  /* q->ds came from the pool */
+    int retried; /* the one retry on a new connection was used */
+    int clean;   /* the reply to "." ended the transaction: no RSET needed */
+    int killed;  /* runner_kill: no retry */
     int rc;
     struct err e;
     struct spool_reader *r;
@@ -166,12 +179,13 @@ ds_go(struct qdel *q, uint64_t ms)
     ds_flush(q->ds);
 }
 
-/* end_ds - the conversation is over: QUIT (the downstream lives on alone), FINISH. */
+/* end_ds - the conversation is over: the downstream goes to the pool (or QUIT: it lives
+ * on alone), FINISH. */
 static void
 end_ds(struct qdel *q)
 {
     if (q->ds)
-        ds_release(q->ds);
+        ds_pool_put(q->ds, !q->clean);
     q->ds = NULL;
     finish(q);
 }
@@ -340,6 +354,7 @@ qdel_ds_reply(struct qdel *q, enum ds_op op, const struct smtp_client_reply *r)
         break;
     case DS_OP_BODY:
         settle(q, r->code, text);
+        q->clean = 1;
         end_ds(q);
         break;
     default:
@@ -348,10 +363,31 @@ qdel_ds_reply(struct qdel *q, enum ds_op op, const struct smtp_client_reply *r)
     free(text);
 }
 
+/* retry_new - a kept connection failed before any recipient was accepted on it: go on
+ * with a new one (once). The recipients' verdicts so far stay. */
+static int
+retry_new(struct qdel *q, const char *text)
+{
+    if (!q->reused || q->retried || q->killed || q->job_busy || !q->env)
+        return 0;
+    for (size_t i = 0; i < q->env->nrcpts; i++)
+        if (q->st[i] == RS_ACCEPTED)
+            return 0;
+    q->retried = 1;
+    q->reused = 0;
+    char esc[200];
+    log_escape(esc, sizeof esc, text, strlen(text));
+    log_info("%s: kept downstream connection lost (%s): trying a new one at once", q->id, esc);
+    q->ds = ds_open_for(q->px, q->conf, NULL, q);
+    return 1;
+}
+
 void
 qdel_ds_failed(struct qdel *q, const char *text)
 {
     q->ds = NULL;
+    if (retry_new(q, text))
+        return;
     settle(q, 451, text);
     if (!q->job_busy)
         finish(q);
@@ -726,7 +762,13 @@ open_done(struct qdel *q)
     for (size_t i = 0; i < env->nparams; i++)
         q->params[i] =
             (struct smtp_param){(char *)env->params[i].key, (char *)env->params[i].value};
-    q->ds = ds_open_for(px, q->conf, NULL, q);
+    q->ds = ds_pool_take(px, q->conf, q);
+    if (q->ds) {
+        q->reused = 1;
+        qdel_ds_ready(q);
+    } else {
+        q->ds = ds_open_for(px, q->conf, NULL, q);
+    }
 }
 
 static void
@@ -853,6 +895,7 @@ qtimer_close_cb(uv_handle_t *h)
 void
 runner_stop(struct proxy *px)
 {
+    ds_pool_drop(px, "stopping");
     if (!px->qtimer_on)
         return;
     px->qtimer_on = 0;
@@ -869,9 +912,16 @@ runner_kill(struct proxy *px)
         struct ds *ds = q->ds;
         if (!ds)
             continue;
+        q->killed = 1;
         ds_kill(ds); /* detaches: q->ds == NULL */
         qdel_ds_failed(q, "451 4.3.2 shutting down");
     }
+}
+
+void
+runner_reload(struct proxy *px)
+{
+    ds_pool_drop(px, "configuration reloaded");
 }
 
 void
