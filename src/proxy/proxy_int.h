@@ -106,8 +106,10 @@ struct proxy {
     char rbuf[PROXY_CHUNK]; /* the one read buffer: read callbacks consume it at once */
     int rbuf_busy;
     /* queue mode (runner.c) */
-    struct qent *queue; /* queued messages, in no order */
-    size_t nqueue;
+    struct qent *ready, *ready_tail; /* due, not being delivered: oldest first */
+    struct qent **wait;              /* waiting for their retry: a min-heap by due time */
+    size_t nwait, wait_cap;
+    size_t nqueue; /* queued messages: ready, waiting and being delivered */
     struct qdel *deliveries; /* in flight, doubly linked */
     unsigned ndeliv;
     uv_timer_t qtimer;

@@ -36,8 +36,11 @@
  * Threads: the loop owns the queue and the deliveries; a delivery has at most one job
  * in flight, which touches only q->r, q->e and the FINISH fields; the envelope (q->env,
  * owned by q->r) is read-only on both sides.
- * Limits: opts max_deliveries at once; the queue is a list scanned at each change (fine
- * for thousands, not millions).
+ * The queue: messages due now wait in a FIFO (px->ready, oldest first), the ones waiting
+ * for a retry in a min-heap by due time (px->wait); a message being delivered is in
+ * neither (q->qe). Starting the next delivery and moving what became due are O(1) and
+ * O(log n): a backlog of many thousands costs nothing per message.
+ * Limits: opts max_deliveries at once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,11 +56,10 @@
 #define DSN_HDR_MAX (64 * 1024) /* original header bytes returned in a DSN */
 
 struct qent {
-    struct qent *next;
+    struct qent *next; /* in px->ready */
     char id[SPOOL_ID_MAX];
     uint64_t due; /* loop ms */
     unsigned attempts;
-    int busy;
     char last[256]; /* the last temporary failure */
 };
 
@@ -661,15 +663,72 @@ work_cb(uv_work_t *req)
 
 /* ---- the loop side ------------------------------------------------------------------------ */
 
+/* ready_push / ready_pop - the FIFO of messages due now. */
+static void
+ready_push(struct proxy *px, struct qent *qe)
+{
+    qe->next = NULL;
+    if (px->ready_tail)
+        px->ready_tail->next = qe;
+    else
+        px->ready = qe;
+    px->ready_tail = qe;
+}
+
+static struct qent *
+ready_pop(struct proxy *px)
+{
+    struct qent *qe = px->ready;
+    if (qe) {
+        px->ready = qe->next;
+        if (!px->ready)
+            px->ready_tail = NULL;
+        qe->next = NULL;
+    }
+    return qe;
+}
+
+/* wait_push / wait_pop - the min-heap (by due) of messages waiting for a retry. */
+static void
+wait_push(struct proxy *px, struct qent *qe)
+{
+    if (px->nwait == px->wait_cap) {
+        px->wait_cap = px->wait_cap ? 2 * px->wait_cap : 64;
+        px->wait = xrealloc(px->wait, px->wait_cap * sizeof *px->wait);
+    }
+    size_t i = px->nwait++;
+    while (i > 0 && px->wait[(i - 1) / 2]->due > qe->due) {
+        px->wait[i] = px->wait[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    px->wait[i] = qe;
+}
+
+static struct qent *
+wait_pop(struct proxy *px)
+{
+    struct qent *top = px->wait[0], *last = px->wait[--px->nwait];
+    size_t i = 0, n = px->nwait;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && px->wait[c + 1]->due < px->wait[c]->due)
+            c++;
+        if (px->wait[c]->due >= last->due)
+            break;
+        px->wait[i] = px->wait[c];
+        i = c;
+    }
+    if (n)
+        px->wait[i] = last;
+    return top;
+}
+
 static void
 qent_remove(struct proxy *px, struct qent *qe)
 {
-    for (struct qent **pp = &px->queue; *pp; pp = &(*pp)->next)
-        if (*pp == qe) {
-            *pp = qe->next;
-            px->nqueue--;
-            break;
-        }
+    px->nqueue--;
     free(qe);
 }
 
@@ -719,7 +778,7 @@ done(struct qdel *q)
         qe->attempts++;
         uint64_t d = backoff_ms(px->o, qe->attempts);
         qe->due = uv_now(px->loop) + d;
-        qe->busy = 0;
+        wait_push(px, qe);
         char esc[300];
         log_escape(esc, sizeof esc, qe->last, strlen(qe->last));
         log_info("%s: deferred (attempt %u), next try in %llu ms: %s", qe->id, qe->attempts,
@@ -821,7 +880,6 @@ deliver(struct proxy *px, struct qent *qe)
     q->px = px;
     q->conf = proxy_conf_ref(px);
     q->qe = qe;
-    qe->busy = 1;
     snprintf(q->id, sizeof q->id, "%s", qe->id);
     buf_init(&q->chunk, 0);
     err_clear(&q->e);
@@ -849,21 +907,18 @@ kick(struct proxy *px)
         uv_timer_stop(&px->qtimer);
         return;
     }
-    uint64_t now = uv_now(px->loop), next = UINT64_MAX;
-    for (struct qent *qe = px->queue; qe; qe = qe->next) {
-        if (qe->busy)
-            continue;
-        if (qe->due <= now && px->ndeliv < px->o->max_deliveries)
-            deliver(px, qe);
-        else if (qe->due < next)
-            next = qe->due;
-    }
+    uint64_t now = uv_now(px->loop);
+    while (px->nwait && px->wait[0]->due <= now)
+        ready_push(px, wait_pop(px));
+    while (px->ready && px->ndeliv < px->o->max_deliveries)
+        deliver(px, ready_pop(px));
     /* all slots busy: the next delivery to end kicks again. Never arm a timer that is
      * already due: libuv (1.44) would run it again at once, forever, inside one turn. */
-    if (next == UINT64_MAX || px->ndeliv >= px->o->max_deliveries)
+    if (px->ready || !px->nwait)
         uv_timer_stop(&px->qtimer);
     else
-        uv_timer_start(&px->qtimer, timer_cb, next > now ? next - now : 1, 0);
+        uv_timer_start(&px->qtimer, timer_cb,
+                       px->wait[0]->due > now ? px->wait[0]->due - now : 1, 0);
 }
 
 void
@@ -872,8 +927,10 @@ runner_add(struct proxy *px, const char *qid, unsigned delay_ms)
     struct qent *qe = xcalloc(1, sizeof *qe);
     snprintf(qe->id, sizeof qe->id, "%s", qid);
     qe->due = uv_now(px->loop) + delay_ms;
-    qe->next = px->queue;
-    px->queue = qe;
+    if (delay_ms)
+        wait_push(px, qe);
+    else
+        ready_push(px, qe);
     px->nqueue++;
     kick(px);
 }
@@ -927,10 +984,13 @@ runner_reload(struct proxy *px)
 void
 runner_free(struct proxy *px)
 {
-    while (px->queue) {
-        struct qent *qe = px->queue;
-        px->queue = qe->next;
+    struct qent *qe;
+    while ((qe = ready_pop(px)))
         free(qe);
-    }
+    while (px->nwait)
+        free(wait_pop(px));
+    free(px->wait);
+    px->wait = NULL;
+    px->wait_cap = 0;
     px->nqueue = 0;
 }
