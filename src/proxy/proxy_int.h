@@ -109,7 +109,7 @@ struct proxy {
     struct qent *ready, *ready_tail; /* due, not being delivered: oldest first */
     struct qent **wait;              /* waiting for their retry: a min-heap by due time */
     size_t nwait, wait_cap;
-    size_t nqueue; /* queued messages: ready, waiting and being delivered */
+    size_t nqueue;           /* queued messages: ready, waiting and being delivered */
     struct qdel *deliveries; /* in flight, doubly linked */
     unsigned ndeliv;
     uv_timer_t qtimer;

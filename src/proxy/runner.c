@@ -10,21 +10,22 @@
  *   runner_reload(px)        a new generation: close the kept downstream connections
  *   qdel_ds_*                the downstream's results (downstream.c calls them)
  *
- * A delivery: OPEN job (spool_read_open: the envelope and prepend), a downstream (a kept
- * one from the pool, ds_pool_take, else a new one, ds_open_for), XFORWARD from the
- * stored xf.* attributes when offered, MAIL with the stored parameters (SIZE raised by
- * the prepend), one RCPT per recipient left, DATA, the prepend and the data in 64 KiB
- * READ jobs, "."; then the downstream goes back to the pool (ds_pool_put: RSET first
- * unless the reply to "." ended the transaction; QUIT when it cannot be kept) and a
- * FINISH job runs. XFORWARD is sent for every message (the downstream forgets the
- * attributes at the end of each transaction), or not at all when the message has none.
- * A kept connection that fails before any recipient was accepted on it (the downstream
- * closed it as we took it: EOF, 421, a write error) is replaced at once by a new one,
- * once per delivery, without counting an attempt (Postfix's connection cache does the
- * same). Per
- * recipient: 2xx to "." delivered; 5xx (to MAIL, RCPT, DATA or ".") failed; 4xx, a
- * dropped connection or a timeout: tried again after queue.retry_min doubling up to
- * queue.retry_max; still not delivered after queue.max_age: failed ("4.4.7").
+ * A delivery: OPEN job (spool_read_open: the envelope and prepend, and the first 64 KiB
+ * of data), a downstream (a kept one from the pool, ds_pool_take, else a new one,
+ * ds_open_for), XFORWARD from the stored xf.* attributes when offered, MAIL with the
+ * stored parameters (SIZE raised by the prepend), one RCPT per recipient left, DATA, the
+ * prepend and the data (further 64 KiB chunks in READ jobs), "." (a message under 64 KiB
+ * goes out in one write with its "."); then the downstream goes back to the pool
+ * (ds_pool_put: RSET first unless the reply to "." ended the transaction; QUIT when it
+ * cannot be kept) and a FINISH job runs. XFORWARD is sent for every message (the
+ * downstream forgets the attributes at the end of each transaction), or not at all when
+ * the message has none. A kept connection that fails before any recipient was accepted
+ * on it (the downstream closed it as we took it: EOF, 421, a write error) is replaced at
+ * once by a new one, once per delivery, without counting an attempt (Postfix's
+ * connection cache does the same). Per recipient: 2xx to "." delivered; 5xx (to MAIL,
+ * RCPT, DATA or ".") failed; 4xx, a dropped connection or a timeout: tried again after
+ * queue.retry_min doubling up to queue.retry_max; still not delivered after
+ * queue.max_age: failed ("4.4.7").
  *
  * FINISH (off the loop), in this order so that a crash between two steps duplicates at
  * worst and never loses: a DSN for the failed recipients (unless the sender is <> or
@@ -89,7 +90,10 @@ struct qdel {
     char **diag; /* per recipient: the reply that decided, or NULL */
     size_t cur;  /* recipient of the RCPT in flight */
     struct smtp_param *params;
-    struct buf chunk;
+    struct buf chunk; /* the bytes of the last read (OPEN reads the first chunk) */
+    int rd;           /* that read: 0 or -ARC_E* (why in e) */
+    int chunk_eof;    /* that read reached the end: "." goes with it */
+    int chunk_ready;  /* read, not sent yet */
     int body_eof, body_reading, body_on;
     /* FINISH results */
     char new_id[SPOOL_ID_MAX];
@@ -251,6 +255,32 @@ body_next(struct qdel *q)
     job_go(q, QJ_READ);
 }
 
+/* body_feed - the chunk read goes downstream, with "." when it was the last; the bytes
+ * queued so far leave in one write. */
+static void
+body_feed(struct qdel *q)
+{
+    int rc = q->rd;
+    q->chunk_ready = 0;
+    if (rc == 0 && q->chunk.len)
+        rc = smtp_client_body(q->ds->c, q->chunk.data, q->chunk.len);
+    if (rc == 0 && q->chunk_eof)
+        rc = smtp_client_body_end(q->ds->c);
+    if (rc < 0) {
+        if (q->rd < 0)
+            log_error("%s: spool read: %s", q->id, q->e.text);
+        ds_kill(q->ds);
+        settle(q, 451, "451 4.3.0 local error while sending the message");
+        finish(q);
+        return;
+    }
+    q->body_eof = q->chunk_eof;
+    ds_go(q, q->body_eof && q->conf->o.ds_data_timeout_ms ? q->conf->o.ds_data_timeout_ms
+                                                          : q->conf->o.ds_timeout_ms);
+    if (q->ds && !q->body_eof && q->ds->writing == 0)
+        body_next(q);
+}
+
 static void
 body_start(struct qdel *q)
 {
@@ -261,6 +291,10 @@ body_start(struct qdel *q)
         ds_kill(q->ds);
         settle(q, 451, "451 4.3.0 cannot send the message downstream");
         finish(q);
+        return;
+    }
+    if (q->chunk_ready) { /* the OPEN job's read: a small message goes out whole */
+        body_feed(q);
         return;
     }
     ds_go(q, q->conf->o.ds_timeout_ms);
@@ -276,23 +310,7 @@ read_done(struct qdel *q)
             finish(q);
         return;
     }
-    int rc = q->rc < 0    ? q->rc
-             : q->rc == 0 ? smtp_client_body_end(q->ds->c)
-                          : smtp_client_body(q->ds->c, q->chunk.data, q->chunk.len);
-    if (rc < 0) {
-        if (q->rc < 0)
-            log_error("%s: spool read: %s", q->id, q->e.text);
-        ds_kill(q->ds);
-        settle(q, 451, "451 4.3.0 local error while sending the message");
-        finish(q);
-        return;
-    }
-    if (q->rc == 0)
-        q->body_eof = 1;
-    ds_go(q, q->body_eof && q->conf->o.ds_data_timeout_ms ? q->conf->o.ds_data_timeout_ms
-                                                          : q->conf->o.ds_timeout_ms);
-    if (!q->body_eof && q->ds->writing == 0)
-        body_next(q);
+    body_feed(q);
 }
 
 void
@@ -635,26 +653,36 @@ do_finish(struct qdel *q)
     }
 }
 
+/* read_chunk - the next PROXY_CHUNK bytes; a short read is the end (spool_read_data). */
+static void
+read_chunk(struct qdel *q)
+{
+    buf_reset(&q->chunk);
+    if (!q->chunk.data) {
+        q->chunk.data = xmalloc(PROXY_CHUNK + 1);
+        q->chunk.cap = PROXY_CHUNK + 1;
+    }
+    ssize_t n = spool_read_data(q->r, q->chunk.data, PROXY_CHUNK, &q->e);
+    q->rd = n < 0 ? (int)n : 0;
+    q->chunk.len = n > 0 ? (size_t)n : 0;
+    q->chunk_eof = n >= 0 && n < PROXY_CHUNK;
+    q->chunk_ready = 1;
+}
+
 static void
 work_cb(uv_work_t *req)
 {
     struct qdel *q = req->data;
     struct spool *sp = q->px->spool;
     switch (q->kind) {
-    case QJ_OPEN:
+    case QJ_OPEN: /* and the first chunk: no READ job at all for most messages */
         q->rc = spool_read_open(sp, q->id, &q->r, &q->e);
+        if (q->rc == 0)
+            read_chunk(q);
         break;
-    case QJ_READ: {
-        buf_reset(&q->chunk);
-        if (!q->chunk.data) {
-            q->chunk.data = xmalloc(PROXY_CHUNK + 1);
-            q->chunk.cap = PROXY_CHUNK + 1;
-        }
-        ssize_t n = spool_read_data(q->r, q->chunk.data, PROXY_CHUNK, &q->e);
-        q->rc = n < 0 ? (int)n : n > 0;
-        q->chunk.len = n > 0 ? (size_t)n : 0;
+    case QJ_READ:
+        read_chunk(q);
         break;
-    }
     case QJ_FINISH:
         do_finish(q);
         break;
@@ -837,6 +865,8 @@ after_cb(uv_work_t *req, int status)
     q->job_busy = 0;
     if (status < 0 && q->rc == 0)
         q->rc = err_set(&q->e, ARC_EIO, "job cancelled");
+    if (status < 0 && q->kind == QJ_READ && q->rd == 0)
+        q->rd = err_set(&q->e, ARC_EIO, "job cancelled");
     switch (q->kind) {
     case QJ_OPEN:
         open_done(q);
@@ -917,8 +947,8 @@ kick(struct proxy *px)
     if (px->ready || !px->nwait)
         uv_timer_stop(&px->qtimer);
     else
-        uv_timer_start(&px->qtimer, timer_cb,
-                       px->wait[0]->due > now ? px->wait[0]->due - now : 1, 0);
+        uv_timer_start(&px->qtimer, timer_cb, px->wait[0]->due > now ? px->wait[0]->due - now : 1,
+                       0);
 }
 
 void

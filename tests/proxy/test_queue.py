@@ -465,6 +465,37 @@ def t_xforward_per_message_on_reused_connection(sink):
         check(px.stop() == 0, "exit status")
 
 
+def t_chunk_boundaries(sink):
+    """Messages around the 64 KiB read unit (the OPEN job reads the first chunk; a short
+    read is the end) arrive byte-exact over a reused connection, leading dots included."""
+    px = rproxy(sink, max_deliveries=1)
+    sizes = [65535, 65536, 65537, 3 * 65536, 200001]
+    try:
+        bodies = []
+        for i, n in enumerate(sizes):
+            head = b"Subject: size %d\r\n\r\n" % n
+            line = b".leading dot and some text to fill the line up to the end\r\n"
+            body = (line * (n // len(line) + 1))[:n - len(head) - 2] + b"\r\n"
+            bodies.append(head + body)
+            check(len(bodies[-1]) == n, "fixture size %d != %d" % (len(bodies[-1]), n))
+        with px.conv(timeout=30) as c:
+            c.ehlo()
+            for i, m in enumerate(bodies):
+                r = c.send_message("a@example.org", ["z%d@example.net" % i], m)
+                check(r.first.startswith("250 2.0.0 Ok: queued as"), "reply %r" % r.first)
+            c.quit()
+        check(sink.wait_for(len(sizes), 20), "not all delivered")
+        got = {m["rcpts"][0]["addr"]: m["data"] for m in sink.messages(accepted_only=True)}
+        for i, m in enumerate(bodies):
+            d = got.get("z%d@example.net" % i)
+            check(d is not None and d.endswith(m) and len(d) - len(m) < 300,
+                  "size %d: got %s bytes" % (sizes[i], None if d is None else len(d)))
+        check(sink.connection_count() == 1, "connections %d" % sink.connection_count())
+        check(wait_until(lambda: queued_files(px) == [], 5), "queue not empty")
+    finally:
+        check(px.stop() == 0, "exit status")
+
+
 def t_reload_drops_kept_connections(sink):
     """SIGHUP: the kept connections of the old generation get QUIT at once; the next
     message goes over a new one."""
@@ -513,6 +544,7 @@ def main():
                           t_kept_connection_dies_when_taken),
                          ("queue_reuse_xforward_per_message",
                           t_xforward_per_message_on_reused_connection),
+                         ("queue_chunk_boundaries_byte_exact", t_chunk_boundaries),
                          ("queue_reuse_reload_drops_kept_connections",
                           t_reload_drops_kept_connections)]:
             sink.reset()
