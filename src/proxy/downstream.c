@@ -9,7 +9,8 @@
  *                   sess_ds_ready() when done, sess_ds_failed() on any failure
  *   ds_open_for(px, conf, s, q)  the same for either owner (one of s, q is NULL); holds a
  *                   reference to conf, the owner's generation, until freed
- *   ds_flush(ds)    write what the client queued
+ *   ds_flush(ds)    write what the client queued; when it all went out at once, the
+ *                   owner's *_ds_drained() runs before ds_flush returns
  *   ds_arm(ds, ms)  (re)start the reply timer; expiry fails the client (TIMEOUT)
  *   ds_release(ds)  the session ends: QUIT when idle, else close; detaches from the session
  *   ds_kill(ds)     close now; detaches from the session
@@ -177,6 +178,23 @@ ds_flush(struct ds *ds)
     struct span out = smtp_client_out(ds->c);
     if (!out.n)
         return;
+    /* most writes fit the socket buffer at once: no request, no callback, no poll change
+     * (libuv's uv_write costs an epoll_ctl per write); the owner hears "drained" at once,
+     * as it would from the write callback. A failure here is left to uv_write below,
+     * which reports it through the callback: never inside the caller's call. */
+    uv_buf_t tb = uv_buf_init((char *)out.p, (unsigned)out.n);
+    int tn = ds->writing ? UV_EAGAIN : uv_try_write((uv_stream_t *)&ds->tcp, &tb, 1);
+    if (tn > 0) {
+        smtp_client_out_consumed(ds->c, (size_t)tn);
+        if ((size_t)tn == out.n) {
+            if (ds->s)
+                sess_ds_drained(ds->s);
+            else if (ds->q)
+                qdel_ds_drained(ds->q);
+            return;
+        }
+        out = smtp_client_out(ds->c);
+    }
     struct ds_wreq *w = xmalloc(sizeof *w + out.n);
     memcpy(w->data, out.p, out.n);
     w->ds = ds;
