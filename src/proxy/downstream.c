@@ -2,8 +2,9 @@
 /*
  * downstream - the libuv adapter of the re-injection client (smtp/client.h): one TCP
  * connection to the return port with its timer, owned by one upstream session (proxy
- * mode) or by one queue delivery (queue mode, runner.c): the owner's functions are
- * sess_ds_* or qdel_ds_*, called the same way.
+ * mode) or by one queue delivery at a time (queue mode, runner.c; kept in the pool
+ * between deliveries): the owner's functions are sess_ds_* or qdel_ds_*, called the same
+ * way.
  *
  *   ds_open(s)      connect (timer: ds_connect_timeout) and let the client say EHLO;
  *                   sess_ds_ready() when done, sess_ds_failed() on any failure

@@ -10,7 +10,8 @@
  *
  * Lifetimes: a session is freed when its two handles are closed and no job is queued or
  * running (sess_maybe_free). A downstream is freed when its handles are closed; it may
- * outlive its session while a QUIT is under way (ds->s == NULL then).
+ * outlive its session or delivery while a QUIT is under way, and lives between
+ * deliveries while kept in the pool (ds->s == ds->q == NULL then; px->ds_idle).
  */
 #ifndef ARCPROXY_PROXY_INT_H
 #define ARCPROXY_PROXY_INT_H
