@@ -193,6 +193,9 @@ struct arcp_config {
     struct {
         uint64_t retry_min, retry_max, max_age;
         int max_deliveries;
+        int connection_reuse;             /* keep downstream connections between deliveries */
+        uint64_t connection_idle_timeout; /* ms */
+        int connection_max_messages;
     } queue;
     struct {
         enum cfg_log_dest destination;

@@ -191,6 +191,12 @@ const struct cfg_key cfg_keys[] = {
      "Queue mode: a message not delivered by then is returned to its sender (DSN)."},
     {"queue.max_deliveries", CFG_T_INT, 0, OFF(queue.max_deliveries), "10", 1, 1000, NULL, 0,
      "Queue mode: deliveries to downstream at the same time (one connection each)."},
+    {"queue.connection_reuse", CFG_T_BOOL, 0, OFF(queue.connection_reuse), "true", 0, 0, NULL, 0,
+     "Queue mode: a downstream connection whose delivery ended cleanly is kept open for the next delivery (at most max_deliveries kept; XFORWARD is sent again for each message)."},
+    {"queue.connection_idle_timeout", CFG_T_DURATION, 0, OFF(queue.connection_idle_timeout), "5s", 10, MS(3600), NULL, 0,
+     "Queue mode: a kept downstream connection unused for this long is closed (QUIT)."},
+    {"queue.connection_max_messages", CFG_T_INT, 0, OFF(queue.connection_max_messages), "100", 1, 1000000, NULL, 0,
+     "Queue mode: messages delivered over one downstream connection, then QUIT and a new one."},
 
     {"logging.destination", CFG_T_ENUM, 0, OFF(logging.destination), "stderr", 0, 0, log_dest_values, 0,
      "Where log lines go."},

@@ -118,6 +118,9 @@ opts_from_config(const struct arcp_config *cfg, struct proxy_opts *o)
     o->retry_max_ms = cfg->queue.retry_max;
     o->max_age_ms = cfg->queue.max_age;
     o->max_deliveries = (unsigned)cfg->queue.max_deliveries;
+    o->ds_reuse = cfg->queue.connection_reuse;
+    o->ds_idle_ms = (unsigned)cfg->queue.connection_idle_timeout;
+    o->ds_max_msgs = (unsigned)cfg->queue.connection_max_messages;
     o->min_data_rate = cfg->limits.min_data_rate;
     o->nxforward_allow = 0;
     for (size_t i = 0; i < cfg->xforward_hosts.n && i < PROXY_MAX_CIDRS; i++)

@@ -36,6 +36,9 @@ proxy_opts_default(struct proxy_opts *o)
     o->retry_max_ms = 3600 * 1000;
     o->max_age_ms = 5ull * 86400 * 1000;
     o->max_deliveries = 10;
+    o->ds_reuse = 1;
+    o->ds_idle_ms = 5000;
+    o->ds_max_msgs = 100;
     o->min_data_rate = 0;
 }
 

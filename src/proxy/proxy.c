@@ -497,6 +497,7 @@ conf_swap(struct proxy *px, struct proxy_conf *c)
 {
     struct proxy_conf *old = px->conf;
     conf_install(px, c);
+    runner_reload(px); /* kept downstream connections belong to the old generation */
     res_update(px, old);
     if (c->o.reload && c->o.reload->apply)
         c->o.reload->apply(c->o.reload->ctx, c->hold);

@@ -47,9 +47,12 @@
  *            limits (server and engine), extensions offered, unparseable_reject (550 5.6.0).
  *   DONE     proxy mode keeps messages up to PROXY_MEM_MAX in memory (no spool file); the
  *            engine is fed on the worker threads (no body hashing on the loop).
- *   NOT YET  downstream connection pool shared between sessions and deliveries (each
- *            queue delivery opens its own connection: queue-mode throughput, issue 3);
- *            DSN for NOTIFY=DELAY.
+ *   DONE     queue mode reuses downstream connections (downstream.c's pool: idle
+ *            timeout, message limit, RSET when needed, one generation, a kept connection
+ *            lost as it is taken replaced at once); the runner's queue is a FIFO plus a
+ *            heap of retries; a small message takes two jobs (OPEN, FINISH) to deliver.
+ *   NOT YET  the pool for proxy-mode sessions (one downstream per upstream session);
+ *            PIPELINING towards downstream (lock-step only); DSN for NOTIFY=DELAY.
  *
  *   proxy_opts_default(o)          defaults (below); strings are borrowed, never freed
  *   proxy_parse_mode(s, &m)        "pass" "v" "s" "sv" -> enum proxy_mode
@@ -162,6 +165,9 @@ struct proxy_opts {
     uint64_t retry_max_ms;             /* queue mode: longest retry delay; 1 h */
     uint64_t max_age_ms;               /* queue mode: then failed, DSN; 5 days */
     unsigned max_deliveries;           /* queue mode: concurrent deliveries; 10 */
+    int ds_reuse;                      /* queue mode: keep downstream connections; 1 */
+    unsigned ds_idle_ms;               /* queue mode: a kept connection's idle limit; 5 s */
+    unsigned ds_max_msgs;              /* queue mode: messages per connection; 100 */
     uint64_t min_data_rate;            /* bytes/s over DATA after a grace period; 0: off */
     /* configuration keys (0 / NULL: the default in parentheses) */
     const char *helo_name;                /* EHLO name downstream (hostname) */

@@ -10,7 +10,8 @@
  *
  * Lifetimes: a session is freed when its two handles are closed and no job is queued or
  * running (sess_maybe_free). A downstream is freed when its handles are closed; it may
- * outlive its session while a QUIT is under way (ds->s == NULL then).
+ * outlive its session or delivery while a QUIT is under way, and lives between
+ * deliveries while kept in the pool (ds->s == ds->q == NULL then; px->ds_idle).
  */
 #ifndef ARCPROXY_PROXY_INT_H
 #define ARCPROXY_PROXY_INT_H
@@ -106,12 +107,17 @@ struct proxy {
     char rbuf[PROXY_CHUNK]; /* the one read buffer: read callbacks consume it at once */
     int rbuf_busy;
     /* queue mode (runner.c) */
-    struct qent *queue; /* queued messages, in no order */
-    size_t nqueue;
+    struct qent *ready, *ready_tail; /* due, not being delivered: oldest first */
+    struct qent **wait;              /* waiting for their retry: a min-heap by due time */
+    size_t nwait, wait_cap;
+    size_t nqueue;           /* queued messages: ready, waiting and being delivered */
     struct qdel *deliveries; /* in flight, doubly linked */
     unsigned ndeliv;
     uv_timer_t qtimer;
     int qtimer_on; /* initialised and not closed */
+    /* kept downstream connections (downstream.c: ds_pool_*), newest first */
+    struct ds *ds_idle;
+    unsigned nds_idle;
 };
 
 enum ds_op {
@@ -139,6 +145,10 @@ struct ds {
     int ready, in_txn, dead, nclosing;
     int body_ended; /* body_end sent, waiting for the final reply */
     size_t writing; /* bytes handed to uv_write, not yet completed */
+    /* the pool (queue mode): idle in px->ds_idle, or on the way there (RSET in flight) */
+    enum ds_pool { DS_POOL_NO, DS_POOL_RSET, DS_POOL_IDLE } pool;
+    struct ds *pool_prev, *pool_next;
+    unsigned nmsgs; /* transactions begun on this connection (MAIL sent) */
 };
 
 enum job_kind { JOB_CREATE, JOB_WRITE, JOB_END, JOB_READ, JOB_FINISH, JOB_DROP };
@@ -306,6 +316,15 @@ void ds_flush(struct ds *ds);
 void ds_arm(struct ds *ds, unsigned ms);
 void ds_release(struct ds *ds);
 void ds_kill(struct ds *ds);
+/* the pool of idle downstream connections (queue mode). ds_pool_put - the owner is done
+ * with ds: keep it for the next owner when it can be (reuse on, current generation, not
+ * stopping, under its message limit, room in the pool; dirty: RSET first, kept on a
+ * 2xx), else QUIT; detaches either way. ds_pool_take - an idle connection of conf's
+ * generation now owned by q (its greeting and EHLO long done), or NULL. ds_pool_drop -
+ * QUIT every idle connection (reload, stop). */
+void ds_pool_put(struct ds *ds, int dirty);
+struct ds *ds_pool_take(struct proxy *px, struct proxy_conf *conf, struct qdel *q);
+void ds_pool_drop(struct proxy *px, const char *why);
 
 /* work.c */
 struct job *job_new(struct sess *s, enum job_kind kind);
@@ -326,6 +345,7 @@ void runner_start(struct proxy *px);
 void runner_stop(struct proxy *px);
 void runner_kill(struct proxy *px);
 void runner_free(struct proxy *px);
+void runner_reload(struct proxy *px);
 void qdel_ds_ready(struct qdel *q);
 void qdel_ds_reply(struct qdel *q, enum ds_op op, const struct smtp_client_reply *r);
 void qdel_ds_failed(struct qdel *q, const char *text);

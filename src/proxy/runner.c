@@ -7,15 +7,25 @@
  *   runner_add(px, qid, ms)  a durable message to deliver in ms (0: now)
  *   runner_stop(px)          SIGTERM: start nothing new; deliveries under way finish
  *   runner_kill(px)          the drain timed out: close their downstreams (-> retry later)
+ *   runner_reload(px)        a new generation: close the kept downstream connections
  *   qdel_ds_*                the downstream's results (downstream.c calls them)
  *
- * A delivery: OPEN job (spool_read_open: the envelope and prepend), a downstream of its
- * own (ds_open_for), XFORWARD from the stored xf.* attributes when offered, MAIL with
- * the stored parameters (SIZE raised by the prepend), one RCPT per recipient left, DATA,
- * the prepend and the data in 64 KiB READ jobs, "."; then QUIT and a FINISH job. Per
- * recipient: 2xx to "." delivered; 5xx (to MAIL, RCPT, DATA or ".") failed; 4xx, a
- * dropped connection or a timeout: tried again after queue.retry_min doubling up to
- * queue.retry_max; still not delivered after queue.max_age: failed ("4.4.7").
+ * A delivery: OPEN job (spool_read_open: the envelope and prepend, and the first 64 KiB
+ * of data), a downstream (a kept one from the pool, ds_pool_take, else a new one,
+ * ds_open_for), XFORWARD from the stored xf.* attributes when offered, MAIL with the
+ * stored parameters (SIZE raised by the prepend), one RCPT per recipient left, DATA, the
+ * prepend and the data (further 64 KiB chunks in READ jobs), "." (a message under 64 KiB
+ * goes out in one write with its "."); then the downstream goes back to the pool
+ * (ds_pool_put: RSET first unless the reply to "." ended the transaction; QUIT when it
+ * cannot be kept) and a FINISH job runs. XFORWARD is sent for every message (the
+ * downstream forgets the attributes at the end of each transaction), or not at all when
+ * the message has none. A kept connection that fails before any recipient was accepted
+ * on it (the downstream closed it as we took it: EOF, 421, a write error) is replaced at
+ * once by a new one, once per delivery, without counting an attempt (Postfix's
+ * connection cache does the same). Per recipient: 2xx to "." delivered; 5xx (to MAIL,
+ * RCPT, DATA or ".") failed; 4xx, a dropped connection or a timeout: tried again after
+ * queue.retry_min doubling up to queue.retry_max; still not delivered after
+ * queue.max_age: failed ("4.4.7").
  *
  * FINISH (off the loop), in this order so that a crash between two steps duplicates at
  * worst and never loses: a DSN for the failed recipients (unless the sender is <> or
@@ -27,8 +37,11 @@
  * Threads: the loop owns the queue and the deliveries; a delivery has at most one job
  * in flight, which touches only q->r, q->e and the FINISH fields; the envelope (q->env,
  * owned by q->r) is read-only on both sides.
- * Limits: opts max_deliveries at once; the queue is a list scanned at each change (fine
- * for thousands, not millions).
+ * The queue: messages due now wait in a FIFO (px->ready, oldest first), the ones waiting
+ * for a retry in a min-heap by due time (px->wait); a message being delivered is in
+ * neither (q->qe). Starting the next delivery and moving what became due are O(1) and
+ * O(log n): a backlog of many thousands costs nothing per message.
+ * Limits: opts max_deliveries at once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,11 +57,10 @@
 #define DSN_HDR_MAX (64 * 1024) /* original header bytes returned in a DSN */
 
 struct qent {
-    struct qent *next;
+    struct qent *next; /* in px->ready */
     char id[SPOOL_ID_MAX];
     uint64_t due; /* loop ms */
     unsigned attempts;
-    int busy;
     char last[256]; /* the last temporary failure */
 };
 
@@ -65,6 +77,10 @@ struct qdel {
     uv_work_t req;
     enum qjob kind;
     int job_busy, finishing;
+    int reused;  /* q->ds came from the pool */
+    int retried; /* the one retry on a new connection was used */
+    int clean;   /* the reply to "." ended the transaction: no RSET needed */
+    int killed;  /* runner_kill: no retry */
     int rc;
     struct err e;
     struct spool_reader *r;
@@ -74,7 +90,10 @@ struct qdel {
     char **diag; /* per recipient: the reply that decided, or NULL */
     size_t cur;  /* recipient of the RCPT in flight */
     struct smtp_param *params;
-    struct buf chunk;
+    struct buf chunk; /* the bytes of the last read (OPEN reads the first chunk) */
+    int rd;           /* that read: 0 or -ARC_E* (why in e) */
+    int chunk_eof;    /* that read reached the end: "." goes with it */
+    int chunk_ready;  /* read, not sent yet */
     int body_eof, body_reading, body_on;
     /* FINISH results */
     char new_id[SPOOL_ID_MAX];
@@ -166,12 +185,13 @@ ds_go(struct qdel *q, uint64_t ms)
     ds_flush(q->ds);
 }
 
-/* end_ds - the conversation is over: QUIT (the downstream lives on alone), FINISH. */
+/* end_ds - the conversation is over: the downstream goes to the pool (or QUIT: it lives
+ * on alone), FINISH. */
 static void
 end_ds(struct qdel *q)
 {
     if (q->ds)
-        ds_release(q->ds);
+        ds_pool_put(q->ds, !q->clean);
     q->ds = NULL;
     finish(q);
 }
@@ -235,6 +255,32 @@ body_next(struct qdel *q)
     job_go(q, QJ_READ);
 }
 
+/* body_feed - the chunk read goes downstream, with "." when it was the last; the bytes
+ * queued so far leave in one write. */
+static void
+body_feed(struct qdel *q)
+{
+    int rc = q->rd;
+    q->chunk_ready = 0;
+    if (rc == 0 && q->chunk.len)
+        rc = smtp_client_body(q->ds->c, q->chunk.data, q->chunk.len);
+    if (rc == 0 && q->chunk_eof)
+        rc = smtp_client_body_end(q->ds->c);
+    if (rc < 0) {
+        if (q->rd < 0)
+            log_error("%s: spool read: %s", q->id, q->e.text);
+        ds_kill(q->ds);
+        settle(q, 451, "451 4.3.0 local error while sending the message");
+        finish(q);
+        return;
+    }
+    q->body_eof = q->chunk_eof;
+    ds_go(q, q->body_eof && q->conf->o.ds_data_timeout_ms ? q->conf->o.ds_data_timeout_ms
+                                                          : q->conf->o.ds_timeout_ms);
+    if (q->ds && !q->body_eof && q->ds->writing == 0)
+        body_next(q);
+}
+
 static void
 body_start(struct qdel *q)
 {
@@ -245,6 +291,10 @@ body_start(struct qdel *q)
         ds_kill(q->ds);
         settle(q, 451, "451 4.3.0 cannot send the message downstream");
         finish(q);
+        return;
+    }
+    if (q->chunk_ready) { /* the OPEN job's read: a small message goes out whole */
+        body_feed(q);
         return;
     }
     ds_go(q, q->conf->o.ds_timeout_ms);
@@ -260,23 +310,7 @@ read_done(struct qdel *q)
             finish(q);
         return;
     }
-    int rc = q->rc < 0    ? q->rc
-             : q->rc == 0 ? smtp_client_body_end(q->ds->c)
-                          : smtp_client_body(q->ds->c, q->chunk.data, q->chunk.len);
-    if (rc < 0) {
-        if (q->rc < 0)
-            log_error("%s: spool read: %s", q->id, q->e.text);
-        ds_kill(q->ds);
-        settle(q, 451, "451 4.3.0 local error while sending the message");
-        finish(q);
-        return;
-    }
-    if (q->rc == 0)
-        q->body_eof = 1;
-    ds_go(q, q->body_eof && q->conf->o.ds_data_timeout_ms ? q->conf->o.ds_data_timeout_ms
-                                                          : q->conf->o.ds_timeout_ms);
-    if (!q->body_eof && q->ds->writing == 0)
-        body_next(q);
+    body_feed(q);
 }
 
 void
@@ -340,6 +374,7 @@ qdel_ds_reply(struct qdel *q, enum ds_op op, const struct smtp_client_reply *r)
         break;
     case DS_OP_BODY:
         settle(q, r->code, text);
+        q->clean = 1;
         end_ds(q);
         break;
     default:
@@ -348,10 +383,31 @@ qdel_ds_reply(struct qdel *q, enum ds_op op, const struct smtp_client_reply *r)
     free(text);
 }
 
+/* retry_new - a kept connection failed before any recipient was accepted on it: go on
+ * with a new one (once). The recipients' verdicts so far stay. */
+static int
+retry_new(struct qdel *q, const char *text)
+{
+    if (!q->reused || q->retried || q->killed || q->job_busy || !q->env)
+        return 0;
+    for (size_t i = 0; i < q->env->nrcpts; i++)
+        if (q->st[i] == RS_ACCEPTED)
+            return 0;
+    q->retried = 1;
+    q->reused = 0;
+    char esc[200];
+    log_escape(esc, sizeof esc, text, strlen(text));
+    log_info("%s: kept downstream connection lost (%s): trying a new one at once", q->id, esc);
+    q->ds = ds_open_for(q->px, q->conf, NULL, q);
+    return 1;
+}
+
 void
 qdel_ds_failed(struct qdel *q, const char *text)
 {
     q->ds = NULL;
+    if (retry_new(q, text))
+        return;
     settle(q, 451, text);
     if (!q->job_busy)
         finish(q);
@@ -597,26 +653,36 @@ do_finish(struct qdel *q)
     }
 }
 
+/* read_chunk - the next PROXY_CHUNK bytes; a short read is the end (spool_read_data). */
+static void
+read_chunk(struct qdel *q)
+{
+    buf_reset(&q->chunk);
+    if (!q->chunk.data) {
+        q->chunk.data = xmalloc(PROXY_CHUNK + 1);
+        q->chunk.cap = PROXY_CHUNK + 1;
+    }
+    ssize_t n = spool_read_data(q->r, q->chunk.data, PROXY_CHUNK, &q->e);
+    q->rd = n < 0 ? (int)n : 0;
+    q->chunk.len = n > 0 ? (size_t)n : 0;
+    q->chunk_eof = n >= 0 && n < PROXY_CHUNK;
+    q->chunk_ready = 1;
+}
+
 static void
 work_cb(uv_work_t *req)
 {
     struct qdel *q = req->data;
     struct spool *sp = q->px->spool;
     switch (q->kind) {
-    case QJ_OPEN:
+    case QJ_OPEN: /* and the first chunk: no READ job at all for most messages */
         q->rc = spool_read_open(sp, q->id, &q->r, &q->e);
+        if (q->rc == 0)
+            read_chunk(q);
         break;
-    case QJ_READ: {
-        buf_reset(&q->chunk);
-        if (!q->chunk.data) {
-            q->chunk.data = xmalloc(PROXY_CHUNK + 1);
-            q->chunk.cap = PROXY_CHUNK + 1;
-        }
-        ssize_t n = spool_read_data(q->r, q->chunk.data, PROXY_CHUNK, &q->e);
-        q->rc = n < 0 ? (int)n : n > 0;
-        q->chunk.len = n > 0 ? (size_t)n : 0;
+    case QJ_READ:
+        read_chunk(q);
         break;
-    }
     case QJ_FINISH:
         do_finish(q);
         break;
@@ -625,15 +691,72 @@ work_cb(uv_work_t *req)
 
 /* ---- the loop side ------------------------------------------------------------------------ */
 
+/* ready_push / ready_pop - the FIFO of messages due now. */
+static void
+ready_push(struct proxy *px, struct qent *qe)
+{
+    qe->next = NULL;
+    if (px->ready_tail)
+        px->ready_tail->next = qe;
+    else
+        px->ready = qe;
+    px->ready_tail = qe;
+}
+
+static struct qent *
+ready_pop(struct proxy *px)
+{
+    struct qent *qe = px->ready;
+    if (qe) {
+        px->ready = qe->next;
+        if (!px->ready)
+            px->ready_tail = NULL;
+        qe->next = NULL;
+    }
+    return qe;
+}
+
+/* wait_push / wait_pop - the min-heap (by due) of messages waiting for a retry. */
+static void
+wait_push(struct proxy *px, struct qent *qe)
+{
+    if (px->nwait == px->wait_cap) {
+        px->wait_cap = px->wait_cap ? 2 * px->wait_cap : 64;
+        px->wait = xrealloc(px->wait, px->wait_cap * sizeof *px->wait);
+    }
+    size_t i = px->nwait++;
+    while (i > 0 && px->wait[(i - 1) / 2]->due > qe->due) {
+        px->wait[i] = px->wait[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    px->wait[i] = qe;
+}
+
+static struct qent *
+wait_pop(struct proxy *px)
+{
+    struct qent *top = px->wait[0], *last = px->wait[--px->nwait];
+    size_t i = 0, n = px->nwait;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && px->wait[c + 1]->due < px->wait[c]->due)
+            c++;
+        if (px->wait[c]->due >= last->due)
+            break;
+        px->wait[i] = px->wait[c];
+        i = c;
+    }
+    if (n)
+        px->wait[i] = last;
+    return top;
+}
+
 static void
 qent_remove(struct proxy *px, struct qent *qe)
 {
-    for (struct qent **pp = &px->queue; *pp; pp = &(*pp)->next)
-        if (*pp == qe) {
-            *pp = qe->next;
-            px->nqueue--;
-            break;
-        }
+    px->nqueue--;
     free(qe);
 }
 
@@ -683,7 +806,7 @@ done(struct qdel *q)
         qe->attempts++;
         uint64_t d = backoff_ms(px->o, qe->attempts);
         qe->due = uv_now(px->loop) + d;
-        qe->busy = 0;
+        wait_push(px, qe);
         char esc[300];
         log_escape(esc, sizeof esc, qe->last, strlen(qe->last));
         log_info("%s: deferred (attempt %u), next try in %llu ms: %s", qe->id, qe->attempts,
@@ -726,7 +849,13 @@ open_done(struct qdel *q)
     for (size_t i = 0; i < env->nparams; i++)
         q->params[i] =
             (struct smtp_param){(char *)env->params[i].key, (char *)env->params[i].value};
-    q->ds = ds_open_for(px, q->conf, NULL, q);
+    q->ds = ds_pool_take(px, q->conf, q);
+    if (q->ds) {
+        q->reused = 1;
+        qdel_ds_ready(q);
+    } else {
+        q->ds = ds_open_for(px, q->conf, NULL, q);
+    }
 }
 
 static void
@@ -736,6 +865,8 @@ after_cb(uv_work_t *req, int status)
     q->job_busy = 0;
     if (status < 0 && q->rc == 0)
         q->rc = err_set(&q->e, ARC_EIO, "job cancelled");
+    if (status < 0 && q->kind == QJ_READ && q->rd == 0)
+        q->rd = err_set(&q->e, ARC_EIO, "job cancelled");
     switch (q->kind) {
     case QJ_OPEN:
         open_done(q);
@@ -779,7 +910,6 @@ deliver(struct proxy *px, struct qent *qe)
     q->px = px;
     q->conf = proxy_conf_ref(px);
     q->qe = qe;
-    qe->busy = 1;
     snprintf(q->id, sizeof q->id, "%s", qe->id);
     buf_init(&q->chunk, 0);
     err_clear(&q->e);
@@ -807,21 +937,18 @@ kick(struct proxy *px)
         uv_timer_stop(&px->qtimer);
         return;
     }
-    uint64_t now = uv_now(px->loop), next = UINT64_MAX;
-    for (struct qent *qe = px->queue; qe; qe = qe->next) {
-        if (qe->busy)
-            continue;
-        if (qe->due <= now && px->ndeliv < px->o->max_deliveries)
-            deliver(px, qe);
-        else if (qe->due < next)
-            next = qe->due;
-    }
+    uint64_t now = uv_now(px->loop);
+    while (px->nwait && px->wait[0]->due <= now)
+        ready_push(px, wait_pop(px));
+    while (px->ready && px->ndeliv < px->o->max_deliveries)
+        deliver(px, ready_pop(px));
     /* all slots busy: the next delivery to end kicks again. Never arm a timer that is
      * already due: libuv (1.44) would run it again at once, forever, inside one turn. */
-    if (next == UINT64_MAX || px->ndeliv >= px->o->max_deliveries)
+    if (px->ready || !px->nwait)
         uv_timer_stop(&px->qtimer);
     else
-        uv_timer_start(&px->qtimer, timer_cb, next > now ? next - now : 1, 0);
+        uv_timer_start(&px->qtimer, timer_cb, px->wait[0]->due > now ? px->wait[0]->due - now : 1,
+                       0);
 }
 
 void
@@ -830,8 +957,10 @@ runner_add(struct proxy *px, const char *qid, unsigned delay_ms)
     struct qent *qe = xcalloc(1, sizeof *qe);
     snprintf(qe->id, sizeof qe->id, "%s", qid);
     qe->due = uv_now(px->loop) + delay_ms;
-    qe->next = px->queue;
-    px->queue = qe;
+    if (delay_ms)
+        wait_push(px, qe);
+    else
+        ready_push(px, qe);
     px->nqueue++;
     kick(px);
 }
@@ -853,6 +982,7 @@ qtimer_close_cb(uv_handle_t *h)
 void
 runner_stop(struct proxy *px)
 {
+    ds_pool_drop(px, "stopping");
     if (!px->qtimer_on)
         return;
     px->qtimer_on = 0;
@@ -869,18 +999,28 @@ runner_kill(struct proxy *px)
         struct ds *ds = q->ds;
         if (!ds)
             continue;
+        q->killed = 1;
         ds_kill(ds); /* detaches: q->ds == NULL */
         qdel_ds_failed(q, "451 4.3.2 shutting down");
     }
 }
 
 void
+runner_reload(struct proxy *px)
+{
+    ds_pool_drop(px, "configuration reloaded");
+}
+
+void
 runner_free(struct proxy *px)
 {
-    while (px->queue) {
-        struct qent *qe = px->queue;
-        px->queue = qe->next;
+    struct qent *qe;
+    while ((qe = ready_pop(px)))
         free(qe);
-    }
+    while (px->nwait)
+        free(wait_pop(px));
+    free(px->wait);
+    px->wait = NULL;
+    px->wait_cap = 0;
     px->nqueue = 0;
 }

@@ -587,6 +587,29 @@ def fault_refuse_then_accept_on_the_same_port():
 
 
 @test
+def fault_close_after_the_reply_and_only_on_a_reused_connection():
+    with Sink() as s:
+        s.close_at("mail", reused=True)
+        s.close_after("eod", times=2)
+        with hello(s) as c:     # first message: the MAIL rule does not apply yet
+            c.send_message("a@example.org", ["b@example.org"], b"x: y\r\n\r\n")
+            c.expect_closed(2.0)
+        eq(s.last()["accepted"], True, "the reply was sent before the close")
+        with hello(s) as c:     # a new connection has no message: MAIL goes through
+            c.send_message("a@example.org", ["b@example.org"], b"x: y\r\n\r\n")
+            c.expect_closed(2.0)
+        with hello(s) as c:     # the eod rule is used up: the second MAIL hits reused=True
+            c.send_message("a@example.org", ["b@example.org"], b"x: y\r\n\r\n")
+            c.send("MAIL FROM:<a@example.org>")
+            c.expect_closed(2.0)
+        eq(s.count(), 3, "messages")
+        ends = [x["end"] for x in s.connections()]
+        check(ends[0].startswith("closed by rule after eod") and
+              ends[2].startswith("closed by rule at mail"), "ends %r" % ends)
+        raises(ValueError, s.rule, "mail", after=True, close=True)
+
+
+@test
 def times_limits_a_rule():
     with Sink() as s, hello(s) as c:
         r = s.fail("mail", "451 4.3.0 once", times=1)

@@ -129,11 +129,12 @@ def format_reply(reply):
 class Rule:
     """One fault: at `step`, optionally only for recipient number `n` (1-based, per
     transaction) or for address `match` (exact, case-insensitive; "@domain" matches the
-    domain), at most `times` times: sleep `delay` seconds, then hang, close, or send `reply`
-    instead of the normal reply."""
+    domain), only on a connection that already took a message (`reused`), at most `times`
+    times: sleep `delay` seconds, then hang, close, or send `reply` instead of the normal
+    reply; with `after`, send the reply (normal or `reply`) and then close."""
 
     def __init__(self, step, reply=None, delay=0.0, close=False, hang=False, n=None,
-                 match=None, times=None):
+                 match=None, times=None, after=False, reused=False):
         if step not in STEPS:
             raise ValueError("unknown step %r (steps: %s)" % (step, " ".join(STEPS)))
         if reply is not None:
@@ -141,8 +142,10 @@ class Rule:
         delay = float(delay or 0.0)
         if not 0.0 <= delay <= MAX_DELAY:
             raise ValueError("delay %r outside 0..%s" % (delay, MAX_DELAY))
-        if reply is None and not delay and not close and not hang:
-            raise ValueError("a rule needs a reply, a delay, close or hang")
+        if reply is None and not delay and not close and not hang and not after:
+            raise ValueError("a rule needs a reply, a delay, close, hang or after")
+        if after and (close or hang):
+            raise ValueError("after= closes after the reply: not with close= or hang=")
         if n is not None and step != "rcpt":
             raise ValueError("n= only applies to the rcpt step")
         if times is not None and int(times) < 1:
@@ -155,10 +158,14 @@ class Rule:
         self.n = None if n is None else int(n)
         self.match = None if match is None else str(match).strip("<>").lower()
         self.times = None if times is None else int(times)
+        self.after = bool(after)
+        self.reused = bool(reused)
         self.fired = 0
 
-    def applies(self, step, n, addr):
+    def applies(self, step, n, addr, conn_msgs=0):
         if step != self.step:
+            return False
+        if self.reused and conn_msgs < 1:
             return False
         if self.times is not None and self.fired >= self.times:
             return False
@@ -174,7 +181,7 @@ class Rule:
     def as_dict(self):
         return {"step": self.step, "reply": self.reply, "delay": self.delay, "close": self.close,
                 "hang": self.hang, "n": self.n, "match": self.match, "times": self.times,
-                "fired": self.fired}
+                "after": self.after, "reused": self.reused, "fired": self.fired}
 
     def __repr__(self):
         return "Rule(%r)" % self.as_dict()
@@ -267,7 +274,7 @@ class _Session:
     async def _step(self, step, default, n=None, addr=None, before_send=None):
         """Reply for `step`: the default, or what a matching rule says. Returns the reply
         text; raises _Closed when the rule closes or hangs, or the reply is 421."""
-        rule = self.sink._take_rule(step, n, addr)
+        rule = self.sink._take_rule(step, n, addr, self.conn["messages"])
         reply = default
         if rule is not None:
             self._log("-- rule %s" % rule.as_dict())
@@ -287,6 +294,8 @@ class _Session:
         await self._send_reply(reply)
         if text.startswith("421"):
             raise _Closed("421")
+        if rule is not None and rule.after:
+            raise _Closed("closed by rule after %s" % step)
         return text
 
     async def _read_line(self):
@@ -573,7 +582,7 @@ class _Session:
         await self._step("eod", default, before_send=record)
 
     async def _body_step(self):
-        rule = self.sink._take_rule("body", None, None)
+        rule = self.sink._take_rule("body", None, None, self.conn["messages"])
         if rule is None:
             return
         self._log("-- rule %s" % rule.as_dict())
@@ -581,7 +590,7 @@ class _Session:
             await asyncio.sleep(rule.delay)
         if rule.hang:
             await self._hang()
-        if rule.close or rule.hang:
+        if rule.close or rule.hang or (rule.after and rule.reply is None):
             raise _Closed("closed by rule at body")
         if rule.reply is not None:
             await self._send_reply(rule.reply)
@@ -854,6 +863,8 @@ class Sink:
             return
         try:
             await _Session(self, reader, writer, cid).run()
+        except asyncio.CancelledError:
+            pass    # stop(): an idle connection (a client's kept one) dropped; not an error
         finally:
             with self._lock:
                 self._tasks.discard(task)
@@ -869,10 +880,10 @@ class Sink:
             if len(self._errors) < MAX_ERRORS:
                 self._errors.append("conn %d: %s" % (cid, text))
 
-    def _take_rule(self, step, n, addr):
+    def _take_rule(self, step, n, addr, conn_msgs=0):
         with self._lock:
             for r in self._rules:
-                if r.applies(step, n, addr):
+                if r.applies(step, n, addr, conn_msgs):
                     r.fired += 1
                     return r
         return None
@@ -917,24 +928,31 @@ class Sink:
     # --- faults ---------------------------------------------------------------------------
 
     def rule(self, step, reply=None, *, delay=0.0, close=False, hang=False, n=None, match=None,
-             times=None):
+             times=None, after=False, reused=False):
         """Add a fault rule (see Rule); the first matching rule in order of addition wins."""
-        r = Rule(step, reply, delay, close, hang, n, match, times)
+        r = Rule(step, reply, delay, close, hang, n, match, times, after, reused)
         with self._lock:
             self._rules.append(r)
         return r
 
-    def fail(self, step, reply, *, delay=0.0, n=None, match=None, times=None):
+    def fail(self, step, reply, *, delay=0.0, n=None, match=None, times=None, reused=False):
         """Reply `reply` (e.g. "451 4.3.0 try later") at `step` instead of the normal one."""
-        return self.rule(step, reply, delay=delay, n=n, match=match, times=times)
+        return self.rule(step, reply, delay=delay, n=n, match=match, times=times, reused=reused)
 
     def delay(self, step, seconds, *, n=None, match=None, times=None):
         """Sleep `seconds` before the normal reply at `step`."""
         return self.rule(step, delay=seconds, n=n, match=match, times=times)
 
-    def close_at(self, step, *, delay=0.0, n=None, match=None, times=None):
+    def close_at(self, step, *, delay=0.0, n=None, match=None, times=None, reused=False):
         """Close the connection at `step` instead of replying."""
-        return self.rule(step, close=True, delay=delay, n=n, match=match, times=times)
+        return self.rule(step, close=True, delay=delay, n=n, match=match, times=times,
+                         reused=reused)
+
+    def close_after(self, step, *, delay=0.0, n=None, match=None, times=None, reused=False):
+        """Send the normal reply at `step`, then close the connection (a server that ends
+        each session after one message: the client's kept connection is gone)."""
+        return self.rule(step, after=True, delay=delay, n=n, match=match, times=times,
+                         reused=reused)
 
     def hang_at(self, step, *, n=None, match=None, times=None):
         """Never reply at `step`: read and discard until the client goes (max_hang s)."""
