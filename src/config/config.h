@@ -141,6 +141,7 @@ struct arcp_config {
         uint64_t connect_timeout, command_timeout, data_timeout;
     } downstream;
     enum cfg_delivery delivery;
+    int workers; /* thread pool size; 0: by delivery (4 proxy, 16 queue) */
     enum cfg_mode mode;
     char *authserv_id;
     char *hostname;

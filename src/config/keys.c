@@ -53,6 +53,8 @@ const struct cfg_key cfg_keys[] = {
 
     {"delivery", CFG_T_ENUM, 0, OFF(delivery), "proxy", 0, 0, delivery_values, 0,
      "proxy: relay each transaction to downstream as it happens and answer with downstream's reply; queue: answer 250 once the message is on disk and deliver it later."},
+    {"workers", CFG_T_INT, 0, OFF(workers), "0", 0, 1024, NULL, 0,
+     "Threads for disk and ARC work (libuv's thread pool), set at start (a reload does not change it): each commit in queue mode holds one through its fsyncs, so more threads overlap more of them. 0: 4 with delivery proxy, 16 with delivery queue (UV_THREADPOOL_SIZE in the environment, when set, instead)."},
     {"mode", CFG_T_ENUM, 0, OFF(mode), "sv", 0, 0, mode_values, 0,
      "s: seal; v: verify the chain (Authentication-Results); sv: both; pass: relay without ARC work."},
     {"authserv_id", CFG_T_STRING, CFG_F_DOMAIN | CFG_F_HOSTDEF, OFF(authserv_id), "", 0, 0, NULL, 0,

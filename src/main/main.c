@@ -114,6 +114,7 @@ opts_from_config(const struct arcp_config *cfg, struct proxy_opts *o)
     o->remove_own_authres = cfg->remove_own_authres;
     o->spool_dir = cfg->spool_dir;
     o->delivery = cfg->delivery == CFG_DELIVERY_QUEUE ? PROXY_DELIVERY_QUEUE : PROXY_DELIVERY_PROXY;
+    o->workers = (unsigned)cfg->workers;
     o->retry_min_ms = cfg->queue.retry_min;
     o->retry_max_ms = cfg->queue.retry_max;
     o->max_age_ms = cfg->queue.max_age;

@@ -463,6 +463,7 @@ fixed_changed(const struct proxy_opts *a, const struct proxy_opts *b)
         {str_differs(a->spool_dir, b->spool_dir), "spool_dir"},
         {str_differs(a->pidfile, b->pidfile), "pidfile"},
         {str_differs(a->user, b->user) || str_differs(a->group, b->group), "user/group"},
+        {a->workers != b->workers, "workers"},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (keys[i].changed)
@@ -661,9 +662,27 @@ walk_close_cb(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/* workers_set - the size of libuv's thread pool, read once at its first job (so before
+ * any): o->workers, else UV_THREADPOOL_SIZE when set, else 4 (proxy) or 16 (queue: a
+ * commit holds its thread through two fsyncs, and more threads overlap more of them;
+ * ARC work needs only as many as there are cores). Returns the size in effect. */
+static unsigned
+workers_set(const struct proxy_opts *o)
+{
+    const char *env = getenv("UV_THREADPOOL_SIZE");
+    if (!o->workers && env && *env)
+        return (unsigned)strtoul(env, NULL, 10);
+    unsigned n = o->workers ? o->workers : o->delivery == PROXY_DELIVERY_QUEUE ? 16 : 4;
+    char v[16];
+    snprintf(v, sizeof v, "%u", n);
+    setenv("UV_THREADPOOL_SIZE", v, 1);
+    return n;
+}
+
 int
 proxy_run(const struct proxy_opts *o, struct err *e)
 {
+    unsigned workers = workers_set(o);
     struct proxy *px = xcalloc(1, sizeof *px);
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -672,13 +691,13 @@ proxy_run(const struct proxy_opts *o, struct err *e)
     signal(SIGPIPE, SIG_IGN);
     int rc = proxy_setup(px, e);
     if (rc == 0) {
-        log_info("arcproxy ready: mode %s, delivery %s, downstream %s, spool %s",
+        log_info("arcproxy ready: mode %s, delivery %s, downstream %s, spool %s, workers %u",
                  px->o->mode == PROXY_MODE_PASS ? "pass"
                  : px->o->mode == PROXY_MODE_V  ? "v"
                  : px->o->mode == PROXY_MODE_S  ? "s"
                                                 : "sv",
                  px->o->delivery == PROXY_DELIVERY_QUEUE ? "queue" : "proxy", px->o->downstream,
-                 px->o->spool_dir);
+                 px->o->spool_dir, workers);
         uv_run(&loop, UV_RUN_DEFAULT);
         log_info("stopped");
     }

@@ -161,6 +161,7 @@ struct proxy_opts {
     int allow_root;                    /* run as root without user */
     const struct proxy_reload *reload; /* SIGHUP; NULL: SIGHUP is logged and ignored */
     enum proxy_delivery delivery;      /* default PROXY_DELIVERY_PROXY */
+    unsigned workers;                  /* thread pool size; 0: 4 (proxy), 16 (queue) */
     uint64_t retry_min_ms;             /* queue mode: first retry delay; 5 min */
     uint64_t retry_max_ms;             /* queue mode: longest retry delay; 1 h */
     uint64_t max_age_ms;               /* queue mode: then failed, DSN; 5 days */

@@ -49,7 +49,7 @@ class Proxy:
     filled in here) instead of the provisional flags."""
 
     def __init__(self, sink_port, *extra, mode="pass", config=None, spool=None, listen_more=(),
-                 downstream=""):
+                 downstream="", env=None):
         self.port = free_port()
         self.spool = spool or tempfile.mkdtemp(prefix="spool-", dir=WORK)
         self.log = os.path.join(WORK, "proxy-%d.log" % self.port)
@@ -68,7 +68,7 @@ class Proxy:
                 f.write(config)
             args = [BIN, "-c", path]
         self.logf = open(self.log, "wb")
-        self.p = subprocess.Popen(args, stdout=self.logf, stderr=subprocess.STDOUT)
+        self.p = subprocess.Popen(args, stdout=self.logf, stderr=subprocess.STDOUT, env=env)
         PROCS.append(self)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

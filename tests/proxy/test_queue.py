@@ -522,6 +522,34 @@ def t_reload_drops_kept_connections(sink):
         check(px.stop() == 0, "exit status")
 
 
+def pool_threads(px):
+    """Threads of the daemon besides its loop thread (libuv starts its whole pool at the
+    first job)."""
+    return len(os.listdir("/proc/%d/task" % px.p.pid)) - 1
+
+
+def t_workers(sink):
+    """workers: 16 threads by default in queue mode (each commit holds one through its
+    fsyncs), 4 in proxy mode, the configured number when set; the start line says so."""
+    for extra, delivery, want in (("", "queue", 16), ("", "proxy", 4),
+                                  ("workers: 7\n", "queue", 7), ("workers: 2\n", "proxy", 2)):
+        cfg = (QCONF % ("1h", 10) if delivery == "queue" else "") + extra
+        env = dict(os.environ)
+        env.pop("UV_THREADPOOL_SIZE", None)
+        px = Proxy(sink.port, config=cfg, env=env)
+        try:
+            with px.conv() as c:
+                c.ehlo()
+                r = c.send_message("a@example.org", ["b@example.net"], MSG)
+                check(r.first.startswith("250"), "reply %r" % r.first)
+                c.quit()
+            n = pool_threads(px)
+            check(n == want, "%s%s: %d pool threads, want %d" % (delivery, extra.strip(), n, want))
+            check(", workers %d" % want in px.text(), "start line without 'workers %d'" % want)
+        finally:
+            check(px.stop() == 0, "exit status")
+
+
 def main():
     if not tp.BIN or not os.access(tp.BIN, os.X_OK):
         print("usage: test_queue.py path/to/arcproxy")
@@ -546,7 +574,8 @@ def main():
                           t_xforward_per_message_on_reused_connection),
                          ("queue_chunk_boundaries_byte_exact", t_chunk_boundaries),
                          ("queue_reuse_reload_drops_kept_connections",
-                          t_reload_drops_kept_connections)]:
+                          t_reload_drops_kept_connections),
+                         ("workers_thread_pool_size", t_workers)]:
             sink.reset()
             run(name, fn, sink)
     return tp.finish_run()
