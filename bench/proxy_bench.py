@@ -882,11 +882,12 @@ def serial_fsync_rate(directory, seconds=1.0):
 
 
 def spool_files(spool):
-    """Files in the spool (any subdirectory but corrupt/): messages not yet delivered."""
+    """Files in the spool (any subdirectory but corrupt/): messages not yet delivered
+    (tmp/free.N are removed files kept for reuse)."""
     n = 0
     for top, dirs, files in os.walk(spool):
         dirs[:] = [x for x in dirs if x != "corrupt"]
-        n += len(files)
+        n += len([f for f in files if not f.startswith("free.")])
     return n
 
 

@@ -77,22 +77,36 @@ enum rec_type {
     REC_END = 'E',
 };
 
+#define FREE_MAX       1024               /* removed files kept in tmp/ for reuse */
+#define FREE_MAX_SIZE  (256 * 1024)       /* larger ones are unlinked: blocks go back */
+#define FREE_MAX_BYTES (32 * 1024 * 1024) /* the disk they may hold in all */
+#define FREE_PREFIX    "free."
+
 struct spool {
     char *dir;
     int rootfd, tmpfd, queuefd, corruptfd; /* rootfd also holds the flock */
     uint64_t seed;
     atomic_ulong counter;
     struct gsync dirsync; /* group commit of fsync(queue/) */
-    atomic_ulong ncommit, ncommit_nosync, nfile_fsync;
+    atomic_ulong ncommit, ncommit_nosync, nfile_fsync, nrecycled;
     int dirsync_on;
+    /* recycled files: tmp/free.N, each a removed message's inode waiting for the next
+     * spool_create (see spool_remove_flags) */
+    pthread_mutex_t free_mu;
+    char free_names[FREE_MAX][24];
+    off_t free_size[FREE_MAX];
+    size_t nfree, nfree_held;
+    off_t free_bytes; /* their sizes, and those held by renames under way */
+    atomic_ulong free_seq;
 };
 
 struct spool_writer {
     struct spool *sp;
     int fd;
     char id[SPOOL_ID_MAX];
-    int ioerr;   /* an I/O error happened: only abort is left */
-    int in_data; /* a D or H record was started: the envelope is closed */
+    char tmpname[SPOOL_ID_MAX]; /* its name in tmp/: the id, or a recycled free.N */
+    int ioerr;                  /* an I/O error happened: only abort is left */
+    int in_data;                /* a D or H record was started: the envelope is closed */
     int have_sender;
     int have_skip; /* a K record was written */
     size_t nrcpts, nparams, nattrs, env_bytes, prepend_bytes;
@@ -337,6 +351,7 @@ spool_open(const char *dir, struct spool **spp, struct err *e)
     if ((made_root && (rc = fsync_parent(dir, e)) < 0) || (rc = probe_write(sp, e)) < 0)
         goto fail;
     sp->seed = random_seed();
+    pthread_mutex_init(&sp->free_mu, NULL);
     gsync_init(&sp->dirsync);
     sp->dirsync_on = 1;
     pthread_once(&crc_once, crc_init);
@@ -352,6 +367,11 @@ spool_close(struct spool *sp)
 {
     if (!sp)
         return NULL;
+    if (sp->dirsync_on) { /* the recycled files go: a clean stop leaves tmp/ empty */
+        for (size_t i = 0; i < sp->nfree; i++)
+            unlinkat(sp->tmpfd, sp->free_names[i], 0);
+        pthread_mutex_destroy(&sp->free_mu);
+    }
     close_fd(&sp->tmpfd);
     close_fd(&sp->queuefd);
     close_fd(&sp->corruptfd);
@@ -381,13 +401,42 @@ make_id(struct spool *sp, char id[SPOOL_ID_MAX])
              (unsigned long)(ts.tv_nsec / 1000), (unsigned long)getpid(), c, (unsigned)x);
 }
 
+/* take_free - open a recycled file (truncated) as w's; 0 when there is none. */
+static int
+take_free(struct spool *sp, struct spool_writer *w)
+{
+    for (;;) {
+        pthread_mutex_lock(&sp->free_mu);
+        int have = sp->nfree > 0;
+        if (have) {
+            sp->nfree--;
+            memcpy(w->tmpname, sp->free_names[sp->nfree], sizeof sp->free_names[0]);
+            sp->free_bytes -= sp->free_size[sp->nfree];
+        }
+        pthread_mutex_unlock(&sp->free_mu);
+        if (!have)
+            return 0;
+        w->fd = openat(sp->tmpfd, w->tmpname, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+        if (w->fd >= 0) {
+            atomic_fetch_add(&sp->nrecycled, 1);
+            return 1;
+        }
+        unlinkat(sp->tmpfd, w->tmpname, 0); /* gone or unusable: try the next one */
+    }
+}
+
 int
 spool_create(struct spool *sp, struct spool_writer **wp, struct err *e)
 {
     *wp = NULL;
     struct spool_writer *w = xcalloc(1, sizeof *w);
     w->sp = sp;
+    w->fd = -1;
     buf_init(&w->out, 0);
+    if (take_free(sp, w)) {
+        make_id(sp, w->id);
+        goto ready;
+    }
     /* O_EXCL: an id that exists (clock stepped back onto a live one) is skipped */
     for (int tries = 0; tries < 8; tries++) {
         make_id(sp, w->id);
@@ -402,6 +451,8 @@ spool_create(struct spool *sp, struct spool_writer **wp, struct err *e)
         free(w);
         return rc;
     }
+    memcpy(w->tmpname, w->id, sizeof w->tmpname);
+ready:;
     unsigned char h[REC_HDR] = {REC_MAGIC};
     put_be32(h + 1, MAGIC_LEN);
     buf_append(&w->out, h, REC_HDR);
@@ -742,8 +793,9 @@ discard(struct spool_writer *w, int published)
 {
     close_fd(&w->fd);
     int dirfd = published ? w->sp->queuefd : w->sp->tmpfd;
-    if (unlinkat(dirfd, w->id, 0) < 0 && errno != ENOENT)
-        log_warn_errno("%s: cannot remove %s/%s", w->id, published ? "queue" : "tmp", w->id);
+    const char *name = published ? w->id : w->tmpname;
+    if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+        log_warn_errno("%s: cannot remove %s/%s", w->id, published ? "queue" : "tmp", name);
 }
 
 /* publish - rename tmp/ID to queue/ID, refusing to replace a file already there. */
@@ -752,13 +804,13 @@ publish(struct spool_writer *w, struct err *e)
 {
     struct spool *sp = w->sp;
 #ifdef RENAME_NOREPLACE
-    if (renameat2(sp->tmpfd, w->id, sp->queuefd, w->id, RENAME_NOREPLACE) == 0)
+    if (renameat2(sp->tmpfd, w->tmpname, sp->queuefd, w->id, RENAME_NOREPLACE) == 0)
         return 0;
     if (errno != EINVAL && errno != ENOSYS)
         return sys_err(e, "rename", w->id);
 #endif
     /* filesystem without RENAME_NOREPLACE: ids are unique by construction */
-    if (renameat(sp->tmpfd, w->id, sp->queuefd, w->id) < 0)
+    if (renameat(sp->tmpfd, w->tmpname, sp->queuefd, w->id) < 0)
         return sys_err(e, "rename", w->id);
     return 0;
 }
@@ -843,6 +895,7 @@ spool_stats(struct spool *sp, struct spool_stats *st)
     st->file_fsyncs = atomic_load(&sp->nfile_fsync);
     st->dir_fsyncs = g.fsyncs;
     st->dir_fsyncs_shared = g.covered;
+    st->recycled = atomic_load(&sp->nrecycled);
 }
 
 struct spool_writer *
@@ -1271,12 +1324,49 @@ spool_read_close(struct spool_reader *r)
     return NULL;
 }
 
+/* recycle - move queue/ID to tmp/free.N for a later spool_create instead of unlinking
+ * it: a new file costs an inode allocation, which on ext4 without a journal scans past
+ * every recently deleted inode, and a queue churns through thousands a minute. Only
+ * small files, at most FREE_MAX holding FREE_MAX_BYTES. Leaving queue/ is what makes the removal, as with
+ * unlink; a crash leaves the file in tmp/, where recovery removes it. 1 when moved. */
+static int
+recycle(struct spool *sp, const char *id)
+{
+    struct stat st;
+    if (fstatat(sp->queuefd, id, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+        st.st_size > FREE_MAX_SIZE)
+        return 0;
+    char name[24];
+    snprintf(name, sizeof name, FREE_PREFIX "%lu", atomic_fetch_add(&sp->free_seq, 1));
+    pthread_mutex_lock(&sp->free_mu);
+    int room =
+        sp->nfree + sp->nfree_held < FREE_MAX && sp->free_bytes + st.st_size <= FREE_MAX_BYTES;
+    if (room) { /* a place is held while the rename runs */
+        sp->nfree_held++;
+        sp->free_bytes += st.st_size;
+    }
+    pthread_mutex_unlock(&sp->free_mu);
+    if (!room)
+        return 0;
+    int moved = renameat(sp->queuefd, id, sp->tmpfd, name) == 0;
+    pthread_mutex_lock(&sp->free_mu);
+    sp->nfree_held--;
+    if (moved) {
+        memcpy(sp->free_names[sp->nfree], name, sizeof name);
+        sp->free_size[sp->nfree++] = st.st_size;
+    } else {
+        sp->free_bytes -= st.st_size;
+    }
+    pthread_mutex_unlock(&sp->free_mu);
+    return moved;
+}
+
 int
 spool_remove_flags(struct spool *sp, const char *id, unsigned flags, struct err *e)
 {
     if (!spool_id_valid(id))
         return err_set(e, ARC_EINVAL, "spool: bad queue id");
-    if (unlinkat(sp->queuefd, id, 0) < 0)
+    if (!recycle(sp, id) && unlinkat(sp->queuefd, id, 0) < 0)
         return errno == ENOENT ? err_set(e, ARC_ENOENT, "spool %s: no such message", id)
                                : sys_err(e, "unlink", id);
     if (flags & SPOOL_NOSYNC)
@@ -1368,7 +1458,8 @@ recover_tmp(struct spool *sp, struct err *e)
         char esc[SPOOL_ID_MAX * 4 + 8];
         log_escape(esc, sizeof esc, names[i], strlen(names[i]));
         if (unlinkat(sp->tmpfd, names[i], 0) == 0) {
-            log_warn("%s: removed incomplete spool file tmp/%s (aborted write)", esc, esc);
+            if (strncmp(names[i], FREE_PREFIX, strlen(FREE_PREFIX)) != 0)
+                log_warn("%s: removed incomplete spool file tmp/%s (aborted write)", esc, esc);
         } else {
             log_warn_errno("%s: cannot remove tmp/%s", esc, esc);
             if (rc == 0)

@@ -170,6 +170,7 @@ struct spool_stats {
     uint64_t file_fsyncs;       /* fsync of a message file */
     uint64_t dir_fsyncs;        /* fsync of queue/ (commits and removes) */
     uint64_t dir_fsyncs_shared; /* durable renames/unlinks covered by another's fsync */
+    uint64_t recycled;          /* spool_create calls that reused a removed file */
 };
 void spool_stats(struct spool *sp, struct spool_stats *st);
 

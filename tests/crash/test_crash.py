@@ -233,11 +233,14 @@ def smtp_source_loop(port, stop, deadline, counts):
 
 
 def spool_files(spool):
+    """Message files in tmp/ and queue/; tmp/free.N are removed files kept for reuse
+    (docs/operations.md, "The spool"), not messages."""
     out = []
     for sub in ("tmp", "queue"):
         d = os.path.join(spool, sub)
         if os.path.isdir(d):
-            out += [os.path.join(sub, f) for f in os.listdir(d)]
+            out += [os.path.join(sub, f) for f in os.listdir(d)
+                    if not (sub == "tmp" and f.startswith("free."))]
     return out
 
 

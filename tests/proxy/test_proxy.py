@@ -107,11 +107,13 @@ class Proxy:
         return self.p.returncode
 
     def spool_files(self):
+        """Message files; tmp/free.N are removed files kept for reuse, not messages."""
         out = []
         for sub in ("tmp", "queue"):
             d = os.path.join(self.spool, sub)
             if os.path.isdir(d):
-                out += [os.path.join(sub, f) for f in os.listdir(d)]
+                out += [os.path.join(sub, f) for f in os.listdir(d)
+                        if not (sub == "tmp" and f.startswith("free."))]
         return out
 
 
