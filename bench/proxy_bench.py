@@ -5,7 +5,7 @@
     proxy_bench.py --bin ARCPROXY [--seal-bench BENCH_SEAL_THREADS] [--quick]
                    [--only SECTION,...] [--queue] [--dns] [--sizes 1K,5K,100K,1M]
                    [--sessions 1,20,100] [--modes direct,pass,v,s,sv] [--seconds T]
-                   [--json FILE] [--work DIR] [--keep]
+                   [--json FILE] [--work DIR] [--spool-dir DIR] [--keep]
 
 Normally run through bench/proxy.sh (Release build first). A benchmark, not a test: it
 prints figures and compares them with the targets of issues 3 and 4, and exits 0 unless
@@ -24,7 +24,9 @@ the tooling itself failed. Sections (all by default; --only picks some):
   big      one 50 MiB message in modes pass and sv, RSS sampled every 100 ms: min/max
            (flat within +-4 MB).
   queue    delivery: queue, 5 KB x 20 sessions: durable msg/s next to the rate of one
-           write+fsync+rename+fsync(dir) at a time; skipped if the daemon refuses queue mode.
+           write+fsync+rename+fsync(dir) at a time, both on the filesystem of --spool-dir
+           (the work dir by default; the type is printed, since ext4 without a journal
+           makes every new file expensive); skipped if the daemon refuses queue mode.
   dns      (issue 4) in a private network namespace (unshare -n: nothing can leave the
            host): verify-only with keys from a zone file vs from a DNS server with a warm
            cache (>= 0.90), and N messages signed by N distinct keys sent at once with a
@@ -200,7 +202,7 @@ class Daemon:
     def __init__(self, sink_port, body, pin=None):
         Daemon.seq += 1
         self.port = free_port()
-        self.spool = os.path.join(WORK, "spool-%d" % Daemon.seq)
+        self.spool = os.path.join(ARGS.spool_dir or WORK, "spool-%d" % Daemon.seq)
         self.path = os.path.join(WORK, "arcproxy-%d.yaml" % Daemon.seq)
         self.logpath = os.path.join(WORK, "arcproxy-%d.log" % Daemon.seq)
         with open(self.path, "w") as f:
@@ -881,6 +883,19 @@ def serial_fsync_rate(directory, seconds=1.0):
     return n / (time.monotonic() - t0)
 
 
+def fs_type(path):
+    """The filesystem under path as stat -f names it, and whether ext4 has a journal."""
+    t = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True,
+                       text=True).stdout.strip()
+    src = subprocess.run(["findmnt", "-n", "-o", "SOURCE,FSTYPE", "-T", path],
+                         capture_output=True, text=True).stdout.split()
+    if len(src) == 2 and src[1] == "ext4" and os.path.isdir("/proc/fs/jbd2"):
+        dev = os.path.basename(src[0])   # a journaled ext4 has /proc/fs/jbd2/DEV-N
+        journal = any(j.rsplit("-", 1)[0] == dev for j in os.listdir("/proc/fs/jbd2"))
+        t = "ext4 %s %s" % (src[0], "with a journal" if journal else "without a journal")
+    return t
+
+
 def spool_files(spool):
     """Files in the spool (any subdirectory but corrupt/): messages not yet delivered
     (tmp/free.N are removed files kept for reuse)."""
@@ -900,8 +915,10 @@ def section_queue(sink):
         log("skipped: the daemon refused delivery: queue: %s" % why)
         RESULTS.append({"section": "queue", "skipped": why})
         return
-    base = serial_fsync_rate(os.path.join(WORK, "fsync-test"))
-    log("one write+fsync+rename+fsync(dir) at a time in %s: %.0f /s" % (WORK, base))
+    where = ARGS.spool_dir or WORK
+    base = serial_fsync_rate(os.path.join(where, "fsync-test"))
+    log("one write+fsync+rename+fsync(dir) at a time in %s (%s): %.0f /s"
+        % (where, fs_type(where), base))
     msg = Message.get("5K", False)
     drains = []
 
@@ -1241,6 +1258,8 @@ def parse_args():
     ap.add_argument("--seconds", type=float)
     ap.add_argument("--json")
     ap.add_argument("--work")
+    ap.add_argument("--spool-dir", help="parent of the daemons' spools (default: the work "
+                    "dir); the queue section measures its fsync reference there too")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--inner-dns", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
