@@ -51,6 +51,8 @@
  *            timeout, message limit, RSET when needed, one generation, a kept connection
  *            lost as it is taken replaced at once); the runner's queue is a FIFO plus a
  *            heap of retries; a small message takes two jobs (OPEN, FINISH) to deliver.
+ *   DONE     workers (the thread pool: 16 in queue mode, 4 in proxy mode), set before the
+ *            loop's first job; the spool reuses removed files (tmp/free.N).
  *   NOT YET  the pool for proxy-mode sessions (one downstream per upstream session);
  *            PIPELINING towards downstream (lock-step only); DSN for NOTIFY=DELAY.
  *
