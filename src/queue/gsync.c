@@ -33,17 +33,16 @@ gsync_ticket(struct gsync *g)
 int
 gsync_wait(struct gsync *g, uint64_t ticket, gsync_fn fn, void *arg, struct err *e)
 {
-    int rc = 0;
+    int rc = 0, led = 0;
     pthread_mutex_lock(&g->mu);
     while (g->synced < ticket) {
         if (g->busy) {
             pthread_cond_wait(&g->cv, &g->mu);
-            if (g->synced >= ticket)
-                g->ncovered++;
             continue;
         }
         /* lead: everything issued so far is covered if fn succeeds */
         uint64_t upto = g->issued;
+        led = 1;
         g->busy = 1;
         g->nsync++;
         pthread_mutex_unlock(&g->mu);
@@ -56,6 +55,10 @@ gsync_wait(struct gsync *g, uint64_t ticket, gsync_fn fn, void *arg, struct err 
         if (rc < 0)
             break; /* our own fsync failed: so does our commit; the others retry */
     }
+    /* covered by another's fsync: after waiting for it, or already before we came (it
+     * started after our rename and ended before this call) */
+    if (!led)
+        g->ncovered++;
     pthread_mutex_unlock(&g->mu);
     return rc;
 }
