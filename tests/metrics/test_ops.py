@@ -135,24 +135,34 @@ class Daemon:
 
     def __init__(self, sink_port, extra="", metrics=True, spool=None, user_root_ok=True,
                  wait=True, wrapper=None):
-        self.port = free_port()
-        self.mport = free_port() if metrics else None
         self.spool = spool or tempfile.mkdtemp(prefix="spool-", dir=WORK)
-        self.path = os.path.join(WORK, "arcproxy-%d.yaml" % self.port)
-        self.log = os.path.join(WORK, "arcproxy-%d.log" % self.port)
-        self.base = ('listen: ["127.0.0.1:%d"]\ndownstream:\n  address: "127.0.0.1:%d"\n'
-                     'spool_dir: "%s"\n' % (self.port, sink_port, self.spool))
-        if metrics:
-            self.base += 'metrics:\n  listen: ["127.0.0.1:%d"]\n' % self.mport
-        if user_root_ok:
-            self.base += "allow_root: true\n"
-        self.write(extra)
-        self.logf = open(self.log, "wb")
-        args = (wrapper or []) + [BIN, "-c", self.path]
-        self.p = subprocess.Popen(args, stdout=self.logf, stderr=subprocess.STDOUT)
-        PROCS.append(self)
-        if wait:
-            self.wait_ready()
+        # a port free_port() found may be taken by a test running beside this one before
+        # the daemon binds it: then try again with new ports (a few times, no more)
+        for attempt in range(3):
+            self.port = free_port()
+            self.mport = free_port() if metrics else None
+            self.path = os.path.join(WORK, "arcproxy-%d.yaml" % self.port)
+            self.log = os.path.join(WORK, "arcproxy-%d.log" % self.port)
+            self.base = ('listen: ["127.0.0.1:%d"]\ndownstream:\n  address: "127.0.0.1:%d"\n'
+                         'spool_dir: "%s"\n' % (self.port, sink_port, self.spool))
+            if metrics:
+                self.base += 'metrics:\n  listen: ["127.0.0.1:%d"]\n' % self.mport
+            if user_root_ok:
+                self.base += "allow_root: true\n"
+            self.write(extra)
+            self.logf = open(self.log, "wb")
+            args = (wrapper or []) + [BIN, "-c", self.path]
+            self.p = subprocess.Popen(args, stdout=self.logf, stderr=subprocess.STDOUT)
+            PROCS.append(self)
+            if not wait:
+                return
+            try:
+                self.wait_ready()
+                return
+            except RuntimeError:
+                if attempt == 2 or "address already in use" not in self.text():
+                    raise
+                self.p.wait(timeout=10)
 
     def write(self, extra):
         with open(self.path, "w") as f:
@@ -504,7 +514,7 @@ def t_syslog(sink):
     wrapper = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", olddev,
                sock_path]
     d = Daemon(sink.port, "logging:\n  destination: syslog\n  facility: local3\n  level: info\n",
-               wrapper=wrapper, wait=False)
+               wrapper=wrapper, wait=False, metrics=False)
     got = []
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and not any(b"arcproxy ready" in g for g in got):
