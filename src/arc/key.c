@@ -444,16 +444,27 @@ arc_privkey_bits(const struct arc_privkey *k)
     return k->bits;
 }
 
+/* rsa_sign_ctx - a context ready to make RSASSA-PKCS1-v1_5 signatures of SHA-256 digests
+ * with pkey (it holds a reference to pkey); NULL on failure. */
+static EVP_PKEY_CTX *
+rsa_sign_ctx(EVP_PKEY *pkey)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    if (ctx && EVP_PKEY_sign_init(ctx) == 1 &&
+        EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
+        EVP_PKEY_CTX_set_signature_md(ctx, arc_sha256_md()) == 1)
+        return ctx;
+    EVP_PKEY_CTX_free(ctx);
+    return NULL;
+}
+
 /* sign_rsa - RSASSA-PKCS1-v1_5 signature of the digest into sig (EVP_PKEY_get_size
  * bytes); *siglen set. */
 static int
 sign_rsa(EVP_PKEY *pkey, const unsigned char digest[32], unsigned char *sig, size_t *siglen)
 {
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
-    int ok = ctx && EVP_PKEY_sign_init(ctx) == 1 &&
-             EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
-             EVP_PKEY_CTX_set_signature_md(ctx, arc_sha256_md()) == 1 &&
-             EVP_PKEY_sign(ctx, sig, siglen, digest, 32) == 1;
+    EVP_PKEY_CTX *ctx = rsa_sign_ctx(pkey);
+    int ok = ctx && EVP_PKEY_sign(ctx, sig, siglen, digest, 32) == 1;
     EVP_PKEY_CTX_free(ctx);
     return ok;
 }
@@ -466,11 +477,8 @@ slot_ready(struct priv_slot *sl, EVP_PKEY *pkey)
     if (sl->ctx)
         return 1;
     EVP_PKEY *copy = EVP_PKEY_dup(pkey);
-    EVP_PKEY_CTX *ctx = copy ? EVP_PKEY_CTX_new_from_pkey(NULL, copy, NULL) : NULL;
-    if (!ctx || EVP_PKEY_sign_init(ctx) != 1 ||
-        EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1 ||
-        EVP_PKEY_CTX_set_signature_md(ctx, arc_sha256_md()) != 1) {
-        EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_CTX *ctx = copy ? rsa_sign_ctx(copy) : NULL;
+    if (!ctx) {
         EVP_PKEY_free(copy);
         ERR_clear_error();
         return 0;
