@@ -81,6 +81,7 @@ enum rec_type {
 #define FREE_MAX_SIZE  (256 * 1024)       /* larger ones are unlinked: blocks go back */
 #define FREE_MAX_BYTES (32 * 1024 * 1024) /* the disk they may hold in all */
 #define FREE_PREFIX    "free."
+#define FREE_NAME_MAX  32 /* "free." and a 64-bit number, NUL included */
 
 struct spool {
     char *dir;
@@ -93,7 +94,7 @@ struct spool {
     /* recycled files: tmp/free.N, each a removed message's inode waiting for the next
      * spool_create (see spool_remove_flags) */
     pthread_mutex_t free_mu;
-    char free_names[FREE_MAX][24];
+    char free_names[FREE_MAX][FREE_NAME_MAX];
     off_t free_size[FREE_MAX];
     size_t nfree, nfree_held;
     off_t free_bytes; /* their sizes, and those held by renames under way */
@@ -1336,7 +1337,7 @@ recycle(struct spool *sp, const char *id)
     if (fstatat(sp->queuefd, id, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
         st.st_size > FREE_MAX_SIZE)
         return 0;
-    char name[24];
+    char name[FREE_NAME_MAX];
     snprintf(name, sizeof name, FREE_PREFIX "%lu", atomic_fetch_add(&sp->free_seq, 1));
     pthread_mutex_lock(&sp->free_mu);
     int room =
